@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (`make bench`). Each `bench_*.py` module has a `main()`."""

@@ -1,0 +1,1 @@
+"""Data contract, validation, adapters and customer features (polars only)."""

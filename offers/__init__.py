@@ -1,0 +1,1 @@
+"""Command-line entry point `offers` and the composition root that wires the packages."""

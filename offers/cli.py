@@ -1,0 +1,160 @@
+"""The `offers` command line: thin commands that parse arguments and call the packages.
+
+This is the composition root: it reads the environment and the arguments once, builds the
+typed configuration, and hands it down. Heavy packages are imported inside each command so
+that `offers --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from features.progress import configure_logging
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _as_of(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--as-of: expected a date like 2024-06-01, got {text!r}"
+        ) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Generate the synthetic retail world with its ground truth."""
+    from synth.config import WorldConfig
+    from synth.world import generate
+
+    config = WorldConfig(
+        customers=args.customers,
+        items=args.items,
+        days=args.days,
+        seed=args.seed,
+        **({"start": date.fromisoformat(args.start)} if args.start else {}),
+    )
+    summary = generate(config, Path(args.out))
+    print(summary)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a dataset folder against the contract; non-zero exit when invalid."""
+    from features.validate import validate_dataset
+
+    report = validate_dataset(Path(args.data))
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert a real public dataset into the contract, then validate the result."""
+    from features.adapters import import_dataset
+    from features.validate import validate_dataset
+
+    report = import_dataset(args.name, Path(args.src), Path(args.out))
+    print(report.format())
+    validation = validate_dataset(Path(args.out))
+    print(validation.format())
+    return 0 if validation.ok else 1
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    """Customer features as of a cutoff (and labels after it when --horizon is given)."""
+    from features.build import customer_features, default_as_of, purchase_labels
+    from features.columns import Col
+    from features.config import FeatureConfig
+    from features.dataset import load_dataset, write_table_atomic
+    from features.progress import stage
+
+    ds = load_dataset(args.data)
+    config = FeatureConfig()
+    as_of = args.as_of or default_as_of(ds)
+    with stage(f"features as of {as_of:%Y-%m-%d}") as s:
+        lf = customer_features(ds, as_of=as_of, config=config)
+        if args.horizon:
+            labels = purchase_labels(
+                ds.require("transactions", "labels"), as_of=as_of, horizon_days=args.horizon
+            )
+            lf = lf.join(labels, on=Col.CUSTOMER, how="left")
+        df = lf.collect()
+        s.rows = df.height
+        s.detail = f"{df.width} columns"
+    write_table_atomic(df, Path(args.out))
+    print(f"wrote {df.height:,} customers x {df.width} columns to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="offers",
+        description="Recommendations and budget-optimised bonus offers for loyalty programmes.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="generate the synthetic retail world (with ground truth)")
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--customers", type=_positive_int, default=5000)
+    p.add_argument("--items", type=_positive_int, default=400)
+    p.add_argument("--days", type=_positive_int, default=365)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--start", help="first day of the history, YYYY-MM-DD")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("validate", help="check a dataset folder against the data contract")
+    p.add_argument("data", help="dataset folder")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("import", help="convert a public dataset into the data contract")
+    p.add_argument(
+        "name",
+        help="uci_online_retail, dunnhumby_complete_journey, groceries_arules, hillstrom_email",
+    )
+    p.add_argument("--src", required=True, help="the dataset's folder, e.g. ../shared/data/NAME")
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("features", help="customer features as of a cutoff date")
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--as-of", type=_as_of, help="cutoff (default: day after the last purchase)")
+    p.add_argument("--horizon", type=_positive_int, help="also add purchase labels for N days")
+    p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    p.set_defaults(func=cmd_features)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `offers` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    from features.dataset import DatasetError
+
+    try:
+        code: int = args.func(args)
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        print(f"offers {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
