@@ -71,6 +71,7 @@ class ValidationReport:
     row_counts: dict[str, int] = field(default_factory=dict)
     facts: dict[str, int | float | str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, list[str]] = field(default_factory=dict)
 
     def file(self, table: str) -> str:
         """The file (or folder of parts) a table was read from, for messages."""
@@ -99,7 +100,8 @@ class ValidationReport:
             "recommendations": {"transactions", "items"} <= has,
             "customer features": bool({"transactions", "customers"} & has),
             "response models": "offers" in has,
-            "loyalty state": bool({"bonus_ledger", "customers"} & has),
+            "loyalty state": "bonus_ledger" in has
+            or Col.BONUS_BALANCE in self.columns.get("customers", []),
         }
 
     def format(self) -> str:
@@ -176,6 +178,7 @@ def _check_table(
 ) -> pl.DataFrame | None:
     """Type, null, parse and key checks for one table; the coerced frame, or None if unusable."""
     schema = raw.collect_schema()
+    report.columns[table.name] = list(schema)
     missing = [c.name for c in table.required if c.name not in schema]
     for name in missing:
         report.problems.append(
@@ -332,7 +335,7 @@ def _check_transactions(
     )
     returns = tx.filter(qty < 0)
     report.facts["return lines (kept, netted out by features and models)"] = returns.height
-    report.facts["returned amount"] = round(float(-returns[Col.AMOUNT].sum()), 2)
+    report.facts["returned amount"] = abs(round(float(returns[Col.AMOUNT].sum()), 2))
     if returns.height:
         first_sale = (
             tx.filter(qty > 0)
