@@ -7,7 +7,7 @@ DEMO    ?= build/demo
 AS_OF   ?=
 SEED    ?= 7
 
-.PHONY: install data validate features demo test test-slow lint bench clean
+.PHONY: install proto data validate features demo test test-slow lint bench clean
 
 $(BIN)/offers: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(BIN)/offers: pyproject.toml
 	@touch $@
 
 install: $(BIN)/offers
+
+proto: install  ## regenerate service/gen/ from proto/ (commit the result)
+	$(BIN)/python -m grpc_tools.protoc -Iservice/gen=proto --python_out=. --pyi_out=. --grpc_python_out=. proto/offers/v1/offers.proto
 
 data: install  ## synthetic world for the demo
 	$(OFFERS) synth --out $(DEMO)/data --customers 5000 --items 400 --days 365 --seed $(SEED)
@@ -38,7 +41,7 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy features synth offers
+	$(BIN)/mypy features synth training service offers
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -1,0 +1,1 @@
+"""Generated code of the proto package offers (see proto/offers)."""

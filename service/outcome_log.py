@@ -1,0 +1,301 @@
+"""The durable offer-event log: every offer the service issued and every reported outcome.
+
+An append-only JSON Lines file. Each line is one batch, ``{"records": [...]}``, written with a
+single ``write`` and ``fsync``-ed before the call returns, so a batch is on disk whole or not at
+all. A crash mid-write leaves a last line without its newline (a torn tail): opening the log
+cuts it off, keeps the cut bytes beside the log (``<name>.torn``) and reports their size; it is
+never merged with the next batch. A bad line anywhere else is corruption and an error.
+
+`offers_table` turns the log into rows of the contract's ``offers`` table for the next training
+run: issued offers joined with their outcome events by offer id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from features.columns import Col
+from features.contract import DTYPES, OFFERS
+from features.dataset import atomic_path
+from service.engine import OutcomeEvent, OutcomeKind
+
+log = logging.getLogger(__name__)
+
+ISSUED = "issued"
+OUTCOME = "outcome"
+
+
+class OutcomeLogError(Exception):
+    """The log cannot be opened, written or read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class IssuedOffer:
+    """An offer the service sent (or a control hold-out), as logged at issue time."""
+
+    offer_id: str
+    customer_id: str
+    sent_at: datetime
+    offer_type: str
+    bonus: float
+    channel: str
+    control: bool = False
+    campaign_id: str | None = None
+    item_id: str | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What opening the log found: bytes of a torn last record cut off (0 when clean)."""
+
+    torn_bytes: int = 0
+    torn_path: Path | None = None
+
+
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} has no time zone")
+    return ts.astimezone(UTC).isoformat()
+
+
+def _issued_record(offer: IssuedOffer) -> dict[str, Any]:
+    rec = asdict(offer)
+    rec["sent_at"] = _iso(offer.sent_at)
+    return {"type": ISSUED, **rec}
+
+
+def _outcome_record(event: OutcomeEvent) -> dict[str, Any]:
+    rec = asdict(event)
+    rec["event"] = event.event.value
+    rec["ts"] = _iso(event.ts)
+    return {"type": OUTCOME, **rec}
+
+
+def _cut_torn_tail(path: Path) -> Recovery:
+    """Truncate a last line that lacks its newline; keep the cut bytes in ``<name>.torn``."""
+    size = path.stat().st_size
+    if size == 0:
+        return Recovery()
+    with path.open("rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return Recovery()
+        # find the end of the last complete line, reading backwards in blocks
+        end = size
+        keep = 0
+        while end > 0:
+            start = max(0, end - 65536)
+            f.seek(start)
+            block = f.read(end - start)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            end = start
+        f.seek(keep)
+        torn = f.read()
+    torn_path = path.with_name(path.name + ".torn")
+    with atomic_path(torn_path) as tmp:
+        tmp.write_bytes(torn)
+    with path.open("r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    log.warning(
+        json.dumps(
+            {
+                "event": "offer_log_torn_tail",
+                "path": str(path),
+                "torn_bytes": len(torn),
+                "kept_bytes": keep,
+                "torn_copy": str(torn_path),
+            }
+        )
+    )
+    return Recovery(torn_bytes=len(torn), torn_path=torn_path)
+
+
+class OfferEventLog:
+    """Append-only, fsync-ed log of issued offers and outcome events (thread-safe)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OutcomeLogError(f"{self.path}: cannot open ({err.strerror})") from None
+        if created:
+            _fsync_dir(self.path.parent)
+        self.recovery = _cut_torn_tail(self.path)
+        self._size = self.path.stat().st_size
+        self._lock = threading.Lock()
+
+    def append_issued(self, offers: Sequence[IssuedOffer]) -> None:
+        """Log offers as issued, durably, before they are sent."""
+        self._append([_issued_record(o) for o in offers])
+
+    def append_outcomes(self, events: Sequence[OutcomeEvent]) -> None:
+        """Log outcome events durably; return only once they are on disk."""
+        self._append([_outcome_record(e) for e in events])
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        line = (json.dumps({"records": records}, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            if self._fd < 0:
+                raise OutcomeLogError(f"{self.path}: log is closed")
+            try:
+                written = os.write(self._fd, line)
+                if written != len(line):
+                    raise OSError(0, f"short write ({written} of {len(line)} bytes)")
+                os.fsync(self._fd)
+            except OSError as err:
+                # undo a partial write so the next batch never merges into a torn line
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise OutcomeLogError(f"{self.path}: write failed ({err.strerror})") from None
+            self._size += len(line)
+
+    def close(self) -> None:
+        """Close the file; later appends raise `OutcomeLogError`."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """Records of a log, and the size of an unfinished last line (a write in progress)."""
+
+    records: list[dict[str, Any]]
+    incomplete_tail_bytes: int
+
+
+def read_log(path: Path | str) -> LogRead:
+    """Every record of the log; a malformed complete line raises naming the line."""
+    path = Path(path)
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    records: list[dict[str, Any]] = []
+    for n, raw in enumerate(lines, start=1):
+        try:
+            batch = json.loads(raw)
+            recs = batch["records"]
+            if not isinstance(recs, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise OutcomeLogError(f"{path}:{n}: not a log batch: {raw[:80]!r}") from None
+        records.extend(recs)
+    return LogRead(records=records, incomplete_tail_bytes=len(tail))
+
+
+@dataclass(frozen=True)
+class OffersExport:
+    """The ``offers`` table built from a log, with counts of everything left out of it."""
+
+    table: pl.DataFrame
+    issued: int
+    outcome_events: int
+    orphan_events: int  # outcomes whose offer id the log never issued: not in the table
+    customer_mismatch: int  # outcomes whose customer differs from the issued one: ignored
+    duplicate_issues: int  # an offer id issued twice: the first issue is kept
+    incomplete_tail_bytes: int
+
+    def format(self) -> str:
+        """One line per count, for the CLI."""
+        return (
+            "\n".join(f"{k}: {v}" for k, v in asdict(self).items() if k != "table")
+            + f"\nrows: {self.table.height}"
+        )
+
+
+def _naive_utc(iso: str) -> datetime:
+    return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None)
+
+
+def offers_table(path: Path | str) -> OffersExport:
+    """The contract ``offers`` rows of every issued offer, converted if it was ever redeemed.
+
+    ``converted_at`` is the first redemption, ``revenue`` the sum over redemptions (null when
+    not converted). Shown and ignored events do not change a row; they are counted.
+    """
+    read = read_log(path)
+    offers: dict[str, dict[str, Any]] = {}
+    duplicates = 0
+    for rec in read.records:
+        if rec["type"] != ISSUED:
+            continue
+        if rec["offer_id"] in offers:
+            duplicates += 1
+            continue
+        offers[rec["offer_id"]] = {
+            Col.OFFER: rec["offer_id"],
+            Col.CUSTOMER: rec["customer_id"],
+            Col.SENT_AT: _naive_utc(rec["sent_at"]),
+            Col.OFFER_TYPE: rec["offer_type"],
+            Col.BONUS: float(rec["bonus"]),
+            Col.CHANNEL: rec["channel"],
+            Col.CONVERTED: False,
+            Col.CONVERTED_AT: None,
+            Col.REVENUE: None,
+            Col.CAMPAIGN: rec["campaign_id"],
+            Col.CONTROL: bool(rec["control"]),
+            Col.ITEM: rec["item_id"],
+            Col.THRESHOLD: rec["threshold"],
+        }
+    events = orphans = mismatch = 0
+    for rec in read.records:
+        if rec["type"] != OUTCOME:
+            continue
+        events += 1
+        row = offers.get(rec["offer_id"])
+        if row is None:
+            orphans += 1
+            continue
+        if row[Col.CUSTOMER] != rec["customer_id"]:
+            mismatch += 1
+            continue
+        if rec["event"] != OutcomeKind.REDEEMED.value:
+            continue
+        ts = _naive_utc(rec["ts"])
+        row[Col.CONVERTED] = True
+        if row[Col.CONVERTED_AT] is None or ts < row[Col.CONVERTED_AT]:
+            row[Col.CONVERTED_AT] = ts
+        row[Col.REVENUE] = (row[Col.REVENUE] or 0.0) + float(rec["revenue"])
+    schema = {c.name: DTYPES[c.kind] for c in OFFERS.columns}
+    table = pl.DataFrame(list(offers.values()), schema=schema)
+    issued = sum(1 for r in read.records if r["type"] == ISSUED)
+    return OffersExport(
+        table=table,
+        issued=issued,
+        outcome_events=events,
+        orphan_events=orphans,
+        customer_mismatch=mismatch,
+        duplicate_issues=duplicates,
+        incomplete_tail_bytes=read.incomplete_tail_bytes,
+    )

@@ -1,0 +1,257 @@
+"""The thin gRPC servicer: messages in, engine calls, messages out, status codes.
+
+The only place where engine errors become gRPC status codes:
+
+- `FieldError` (bad request) and `InvalidRequestError` (engine refuses) -> INVALID_ARGUMENT
+- `EngineUnavailableError` (no engine yet) and `OutcomeLogError` (disk) -> UNAVAILABLE
+- a deadline passed before the answer was ready -> DEADLINE_EXCEEDED
+- any other error -> INTERNAL (logged with its traceback)
+
+Each request takes the current engine once and uses it to the end (hot swaps never split a
+request). Every request logs one JSON line and is counted in the `MetricsRecorder`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from service.config import ServiceConfig
+from service.convert import (
+    FieldError,
+    answer_to_proto,
+    campaign_row_to_proto,
+    campaign_spec_from_proto,
+    offer_request_from_proto,
+    outcomes_from_proto,
+)
+from service.engine import (
+    CampaignRow,
+    EngineError,
+    EngineUnavailableError,
+    InvalidRequestError,
+    OfferEngine,
+)
+from service.gen.offers.v1 import offers_pb2 as pb
+from service.gen.offers.v1 import offers_pb2_grpc as pb_grpc
+from service.metrics import MetricsRecorder
+from service.outcome_log import IssuedOffer, OfferEventLog, OutcomeLogError
+
+log = logging.getLogger("service.requests")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OfferService"].full_name
+
+
+class _Stopped(Exception):
+    """The RPC ended early (deadline passed or client cancelled)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(err, (FieldError, InvalidRequestError)):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(err)
+    if isinstance(err, _Stopped):
+        return err.code, str(err)
+    if isinstance(err, (EngineUnavailableError, OutcomeLogError)):
+        return grpc.StatusCode.UNAVAILABLE, str(err)
+    if isinstance(err, EngineError):
+        return grpc.StatusCode.INTERNAL, f"engine error: {err}"
+    return grpc.StatusCode.INTERNAL, "internal error"
+
+
+def _ensure_active(context: grpc.ServicerContext) -> None:
+    """Stop work the client can no longer receive."""
+    if context.is_active():
+        return
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise _Stopped(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+    raise _Stopped(grpc.StatusCode.CANCELLED, "cancelled by the client")
+
+
+class _Call:
+    """Times one RPC, logs its JSON line, counts it, and maps a failure to a status code."""
+
+    def __init__(
+        self,
+        rpc: str,
+        context: grpc.ServicerContext,
+        metrics: MetricsRecorder,
+        **fields: Any,
+    ) -> None:
+        self.rpc = rpc
+        self.context = context
+        self.metrics = metrics
+        self.fields = fields
+        self.versions: dict[str, str] = {}
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> _Call:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._finish(grpc.StatusCode.OK)
+            return
+        if isinstance(exc, GeneratorExit):  # a stream closed by the transport
+            self._finish(grpc.StatusCode.CANCELLED)
+            return
+        code, message = _status_of(exc)
+        if code == grpc.StatusCode.INTERNAL:
+            log.error("unexpected error in %s", self.rpc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
+        self._finish(code)
+        self.context.abort(code, message)  # raises: the RPC ends with this status
+
+    def _finish(self, code: grpc.StatusCode) -> None:
+        latency_ms = (time.perf_counter() - self.started) * 1000.0
+        self.metrics.record(self.rpc, code.name, latency_ms)
+        if log.isEnabledFor(logging.INFO):
+            line = {
+                "rpc": self.rpc,
+                **self.fields,
+                "latency_ms": round(latency_ms, 3),
+                "status": code.name,
+                "versions": self.versions,
+            }
+            log.info(json.dumps(line))
+
+
+def _new_offer_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OfferServicer(pb_grpc.OfferServiceServicer):
+    """`OfferService` over an engine provider, an offer-event log and a metrics recorder."""
+
+    def __init__(
+        self,
+        engines: Callable[[], OfferEngine],
+        config: ServiceConfig,
+        event_log: OfferEventLog,
+        metrics: MetricsRecorder,
+        *,
+        new_offer_id: Callable[[], str] = _new_offer_id,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._engines = engines
+        self._cfg = config
+        self._log = event_log
+        self._metrics = metrics
+        self._new_id = new_offer_id
+        self._clock = clock
+
+    def GetOffers(
+        self, request: pb.GetOffersRequest, context: grpc.ServicerContext
+    ) -> pb.GetOffersResponse:
+        """Recommendations and bonus offers; issued offers are logged before the answer."""
+        with _Call("GetOffers", context, self._metrics, customer_id=request.customer_id) as call:
+            req = offer_request_from_proto(request, self._cfg)
+            engine = self._engines()
+            call.versions = engine.versions()
+            _ensure_active(context)
+            answer = engine.get_offers(req)
+            _ensure_active(context)
+            ids = [self._new_id() for _ in answer.bonus_offers]
+            now = self._clock()
+            self._log.append_issued(
+                [
+                    IssuedOffer(
+                        offer_id=oid,
+                        customer_id=answer.customer_id,
+                        sent_at=now,
+                        offer_type=b.offer_type,
+                        bonus=b.bonus,
+                        channel=req.channel.value,
+                        item_id=b.item_id,
+                        threshold=b.threshold,
+                    )
+                    for oid, b in zip(ids, answer.bonus_offers, strict=True)
+                ]
+            )
+            return answer_to_proto(answer, ids, call.versions)
+
+    def StreamCampaignOffers(
+        self, request: pb.CampaignRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.CampaignOffer]:
+        """The campaign plan, streamed; each chunk is logged as issued before it is sent."""
+        with _Call(
+            "StreamCampaignOffers", context, self._metrics, campaign_id=request.campaign_id
+        ) as call:
+            engine = self._engines()
+            call.versions = engine.versions()
+            spec = campaign_spec_from_proto(request, self._cfg, engine.segments())
+            rows = iter(engine.campaign(spec))
+            sent = 0
+            while True:
+                chunk = self._take(rows, context)
+                if not chunk:
+                    break
+                now = self._clock()
+                issued = [
+                    IssuedOffer(
+                        offer_id=self._new_id(),
+                        customer_id=r.customer_id,
+                        sent_at=now,
+                        offer_type=r.offer_type,
+                        bonus=r.bonus,
+                        channel=spec.channel.value,
+                        control=r.control,
+                        campaign_id=spec.campaign_id,
+                        item_id=r.item_id,
+                        threshold=r.threshold,
+                    )
+                    for r in chunk
+                ]
+                self._log.append_issued(issued)
+                for row, offer in zip(chunk, issued, strict=True):
+                    _ensure_active(context)
+                    yield campaign_row_to_proto(row, offer.offer_id)
+                    sent += 1
+                    call.fields["sent"] = sent
+
+    def _take(
+        self, rows: Iterator[CampaignRow], context: grpc.ServicerContext
+    ) -> list[CampaignRow]:
+        chunk: list[CampaignRow] = []
+        for row in rows:
+            chunk.append(row)
+            _ensure_active(context)
+            if len(chunk) >= self._cfg.campaign_log_chunk:
+                break
+        return chunk
+
+    def RecordOutcome(
+        self, request: pb.OutcomeBatch, context: grpc.ServicerContext
+    ) -> pb.OutcomeAck:
+        """Append the events to the offer-event log; acknowledge once they are on disk."""
+        with _Call("RecordOutcome", context, self._metrics, events=len(request.events)):
+            events = outcomes_from_proto(request, self._cfg)
+            self._log.append_outcomes(events)
+            return pb.OutcomeAck(accepted=len(events))
+
+    def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingResponse:
+        """Echo: the transport ceiling probe (no engine, no log line, only counted)."""
+        started = time.perf_counter()
+        reply = pb.PingResponse(payload=request.payload)
+        self._metrics.record("Ping", "OK", (time.perf_counter() - started) * 1000.0)
+        return reply

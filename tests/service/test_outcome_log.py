@@ -1,0 +1,103 @@
+"""The offer-event log: durable across restarts, torn tails cut and reported, table export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from features.columns import Col
+from features.contract import DTYPES, OFFERS
+from service.engine import OutcomeEvent, OutcomeKind
+from service.gen.offers.v1 import offers_pb2 as pb
+from service.outcome_log import (
+    IssuedOffer,
+    OfferEventLog,
+    OutcomeLogError,
+    offers_table,
+    read_log,
+)
+from tests.service.conftest import StartServer
+
+T0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
+TORN = b'{"records":[{"type":"outcome","offer_id":"o3"'
+
+
+def _issued(offer_id: str, customer_id: str = "c1") -> IssuedOffer:
+    return IssuedOffer(offer_id, customer_id, T0, "cashback", 20.0, "email", campaign_id="k1")
+
+
+def _outcome(offer_id: str, kind: OutcomeKind, hour: int, customer_id: str = "c1") -> OutcomeEvent:
+    return OutcomeEvent(offer_id, customer_id, kind, T0.replace(hour=hour), revenue=10.0)
+
+
+def _batch(*offer_ids: str) -> pb.OutcomeBatch:
+    events = []
+    for oid in offer_ids:
+        ev = pb.OutcomeEvent(offer_id=oid, customer_id="c1", event=pb.OUTCOME_EVENT_TYPE_SHOWN)
+        ev.ts.FromDatetime(T0)
+        events.append(ev)
+    return pb.OutcomeBatch(events=events)
+
+
+def test_outcomes_survive_a_restart_and_a_torn_tail_is_cut(start_server: StartServer) -> None:
+    first = start_server()
+    assert first.stub.RecordOutcome(_batch("o1", "o2"), timeout=5).accepted == 2
+    first.stop()
+    path = first.config.outcome_log_path
+    with path.open("ab") as f:  # a crash in the middle of the next batch
+        f.write(TORN)
+
+    second = start_server()
+    assert second.server.event_log.recovery.torn_bytes == len(TORN)
+    assert second.stub.RecordOutcome(_batch("o4"), timeout=5).accepted == 1
+    second.stop()
+
+    ids = [r["offer_id"] for r in read_log(path).records]
+    assert ids == ["o1", "o2", "o4"]  # o3 was never acknowledged and is not merged
+    torn = second.server.event_log.recovery.torn_path
+    assert torn is not None and torn.read_bytes() == TORN
+
+
+def test_a_bad_line_inside_the_log_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.append_issued([_issued("o1")])
+    log.close()
+    with (tmp_path / "e.jsonl").open("ab") as f:
+        f.write(b"garbage\n")
+    with pytest.raises(OutcomeLogError, match=r"e\.jsonl:2: "):
+        read_log(tmp_path / "e.jsonl")
+
+
+def test_a_failed_log_refuses_appends_after_close(tmp_path: Path) -> None:
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.close()
+    with pytest.raises(OutcomeLogError, match="closed"):
+        log.append_outcomes([_outcome("o1", OutcomeKind.SHOWN, 10)])
+
+
+def test_offers_table_joins_outcomes_and_counts_what_it_leaves_out(tmp_path: Path) -> None:
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.append_issued([_issued("o1"), _issued("o2", "c2"), _issued("o1")])
+    log.append_outcomes(
+        [
+            _outcome("o1", OutcomeKind.SHOWN, 10),
+            _outcome("o1", OutcomeKind.REDEEMED, 14),
+            _outcome("o1", OutcomeKind.REDEEMED, 12),
+            _outcome("o2", OutcomeKind.REDEEMED, 11, customer_id="c9"),  # wrong customer
+            _outcome("zz", OutcomeKind.REDEEMED, 11),  # never issued
+        ]
+    )
+    log.close()
+    export = offers_table(tmp_path / "e.jsonl")
+    table = export.table.sort(Col.OFFER)
+    assert table.schema == pl.Schema({c.name: DTYPES[c.kind] for c in OFFERS.columns})
+    assert table[Col.CONVERTED].to_list() == [True, False]
+    assert table[Col.CONVERTED_AT].to_list() == [datetime(2025, 3, 1, 12), None]
+    assert table[Col.REVENUE].to_list() == [20.0, None]
+    assert table[Col.CAMPAIGN].to_list() == ["k1", "k1"]
+    assert (export.issued, export.duplicate_issues) == (3, 1)
+    assert (export.outcome_events, export.orphan_events, export.customer_mismatch) == (5, 1, 1)
+    assert "orphan_events: 1" in export.format()
