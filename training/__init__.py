@@ -1,0 +1,1 @@
+"""Model fitting, evaluation and optimisation; builds on `features`."""

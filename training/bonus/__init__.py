@@ -1,0 +1,1 @@
+"""Bonus offers: candidates, response models and the budgeted optimizer."""

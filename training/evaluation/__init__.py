@@ -1,0 +1,1 @@
+"""Offline evaluation: temporal splits, ranking metrics, baselines, reports."""

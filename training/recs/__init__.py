@@ -1,0 +1,1 @@
+"""Recommendation models: collaborative filtering, cross-sell, up-sell, cold start."""
