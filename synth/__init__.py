@@ -1,0 +1,1 @@
+"""Synthetic retail world with a known ground truth (customers, items, purchases, offers)."""
