@@ -77,6 +77,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_features(args: argparse.Namespace) -> int:
     """Customer features as of a cutoff (and labels after it when --horizon is given)."""
+
     from features.build import customer_features, default_as_of, purchase_labels
     from features.columns import Col
     from features.config import FeatureConfig
@@ -87,13 +88,14 @@ def cmd_features(args: argparse.Namespace) -> int:
     config = FeatureConfig()
     as_of = args.as_of or default_as_of(ds)
     with stage(f"features as of {as_of:%Y-%m-%d}") as s:
-        lf = customer_features(ds, as_of=as_of, config=config)
+        df = customer_features(ds, as_of=as_of, config=config).collect()
         if args.horizon:
+            tx = ds.require("transactions", "purchase labels")
             labels = purchase_labels(
-                ds.require("transactions", "labels"), as_of=as_of, horizon_days=args.horizon
-            )
-            lf = lf.join(labels, on=Col.CUSTOMER, how="left")
-        df = lf.collect()
+                tx, as_of=as_of, horizon_days=args.horizon, population=df.lazy()
+            ).collect()
+            # joined eagerly: polars 2.1's streaming join panics on the lazy plan (upstream bug)
+            df = df.join(labels, on=Col.CUSTOMER, how="left", maintain_order="left")
         s.rows = df.height
         s.detail = f"{df.width} columns"
     write_table_atomic(df, Path(args.out))
