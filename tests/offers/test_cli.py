@@ -49,3 +49,37 @@ def test_bad_arguments_are_rejected_by_name(capsys: pytest.CaptureFixture[str]) 
         main(["synth", "--out", "x", "--customers", "-3"])
     assert exc.value.code == 2
     assert "--customers" in capsys.readouterr().err
+
+
+def test_synth_validate_features_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "world"
+    args = ["--customers", "300", "--items", "60", "--days", "120", "--seed", "3"]
+    assert main(["synth", "--out", str(data), *args]) == 0
+    assert main(["validate", str(data)]) == 0
+    out = tmp_path / "features.csv"
+    # --horizon joins labels: a regression test for the polars 2.1 streaming-join panic
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(data),
+                "--as-of",
+                "2025-03-01",
+                "--horizon",
+                "30",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    features = pl.read_csv(out)
+    assert features["customer_id"].is_unique().all()
+    assert {"rfm_code", "lifecycle_stage", "activity_coef", "bought", "spend"} <= set(
+        features.columns
+    )
+    assert features["bought"].null_count() == 0
+    assert "wrote" in capsys.readouterr().out
