@@ -42,6 +42,7 @@ METRIC_TAG = "metric."
 EVAL_KEY_TAG = "offers.eval_key"
 PROMOTION_TAG = "offers.promotion"
 RUN_ID_TAG = "offers.run_id"
+REPORT_KIND_TAG = "offers.report"
 
 _BATCH_PARAMS = 100  # MLflow's per-request limits
 _BATCH_METRICS = 1000
@@ -156,6 +157,48 @@ def log_training_run(
         artifact_uri=str(run.info.artifact_uri),
         eval_key=eval_key,
     )
+
+
+def log_report_run(
+    cfg: TrackingConfig,
+    *,
+    kind: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    report_files: Sequence[Path],
+    tags: Mapping[str, str] | None = None,
+    run_name: str | None = None,
+) -> str:
+    """Log a report run (no bundle): params, metrics and the report files; its run id.
+
+    ``kind`` (e.g. ``campaign`` or ``kpi``) is tagged as ``offers.report``. Such runs are never
+    registered as model versions. A failure while logging marks the run FAILED.
+    """
+    for file in report_files:
+        if not Path(file).is_file():
+            raise RegistryError(f"cannot log report run: file {file} does not exist")
+    metric_values = _metric_values(metrics)
+    client = _client(cfg)
+    experiment_id = _ensure_experiment(client, cfg)
+    run = client.create_run(
+        experiment_id, tags={**(tags or {}), REPORT_KIND_TAG: kind}, run_name=run_name
+    )
+    run_id = str(run.info.run_id)
+    try:
+        now = int(time.time() * 1000)
+        flat = [Param(k, v) for k, v in _flatten_params(params)]
+        for chunk in _chunks(flat, _BATCH_PARAMS):
+            client.log_batch(run_id, params=chunk)
+        ms = [Metric(k, v, now, 0) for k, v in metric_values.items()]
+        for metric_chunk in _chunks(ms, _BATCH_METRICS):
+            client.log_batch(run_id, metrics=metric_chunk)
+        for file in report_files:
+            client.log_artifact(run_id, str(file), REPORT_ARTIFACT)
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run_id
 
 
 def register_bundle(cfg: TrackingConfig, run_id: str) -> int:

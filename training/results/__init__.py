@@ -1,0 +1,1 @@
+"""Campaign results (treated vs control) and loyalty programme KPI reports."""
