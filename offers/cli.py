@@ -18,16 +18,14 @@ from features.progress import configure_logging
 Command = Callable[[argparse.Namespace], int]
 
 
-def _as_of(text: str) -> datetime:
+def as_of_arg(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--as-of: expected a date like 2024-06-01, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a date like 2024-06-01, got {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -114,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the synthetic retail world (with ground truth)")
     p.add_argument("--out", required=True, help="dataset folder to write")
-    p.add_argument("--customers", type=_positive_int, default=5000)
-    p.add_argument("--items", type=_positive_int, default=400)
-    p.add_argument("--days", type=_positive_int, default=365)
+    p.add_argument("--customers", type=positive_int, default=5000)
+    p.add_argument("--items", type=positive_int, default=400)
+    p.add_argument("--days", type=positive_int, default=365)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--start", help="first day of the history, YYYY-MM-DD")
     p.set_defaults(func=cmd_synth)
@@ -136,10 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("features", help="customer features as of a cutoff date")
     p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--as-of", type=_as_of, help="cutoff (default: day after the last purchase)")
-    p.add_argument("--horizon", type=_positive_int, help="also add purchase labels for N days")
+    p.add_argument("--as-of", type=as_of_arg, help="cutoff (default: day after the last purchase)")
+    p.add_argument("--horizon", type=positive_int, help="also add purchase labels for N days")
     p.add_argument("--out", required=True, help="output file, .parquet or .csv")
     p.set_defaults(func=cmd_features)
+
+    from offers.report_commands import add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 
