@@ -1,0 +1,320 @@
+"""Cross-sell: complements of an anchor cart, mined from baskets.
+
+Item j complements item i when j is bought in the same basket as i, or by the same customer
+within ``window_days`` after it, more often than chance. The association is the confidence
+P(j | i) among pairs with lift above 1 (or NPMI, or lift) over anchor orders, kept when the
+pair occurs in at least ``min_support`` orders; items of the
+anchor's own category are substitutes, not complements, and are dropped. The score of a
+candidate for a cart is the sum of its associations with the cart items, multiplied by
+``1 + cf_weight * affinity`` (the customer's ALS affinity, min-max scaled over the
+candidates). Without a cart, the customer's most recent purchases are the anchor. A cart with
+no known complement falls back to popular items of the categories most bought with the
+cart's categories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Self
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from training.recs.als import ALS, TUNED_ALS, ALSConfig
+from training.recs.base import (
+    Interactions,
+    RecsError,
+    csr_from_arrays,
+    csr_to_arrays,
+    exclusion_mask,
+    take_rows,
+    top_k,
+)
+from training.recs.scoring import item_popularity
+
+Measure = Literal["npmi", "lift", "confidence"]
+
+
+@dataclass(frozen=True)
+class CrossSellConfig:
+    """Co-purchase window, association measure and blending."""
+
+    window_days: float = 0.0  # 0: same basket only
+    min_support: int = 3
+    measure: Measure = "confidence"
+    neighbours: int = 50
+    anchor_items: int = 5  # most recent purchases used when there is no cart
+    cf_weight: float = 0.5
+    cf: ALSConfig | None = None  # None: no CF blending
+
+    def __post_init__(self) -> None:
+        if self.window_days < 0:
+            raise RecsError(f"CrossSellConfig.window_days must be >= 0, got {self.window_days}")
+        if self.min_support < 1:
+            raise RecsError(f"CrossSellConfig.min_support must be >= 1, got {self.min_support}")
+        if self.measure not in ("npmi", "lift", "confidence"):
+            raise RecsError(
+                f"CrossSellConfig.measure must be npmi/lift/confidence, got {self.measure!r}"
+            )
+        if self.neighbours <= 0 or self.anchor_items <= 0:
+            raise RecsError("CrossSellConfig.neighbours and anchor_items must be positive")
+
+
+# Chosen on the validation split of uci_online_retail (last 30 days of train), hit rate@10 of
+# the next basket's complements: confidence + CF 0.347, confidence 0.323, the category
+# fallback alone 0.290, NPMI + CF 0.195, lift + CF 0.118; a 14-day window did not help (0.337).
+TUNED_CROSS_SELL = CrossSellConfig(measure="confidence", cf=TUNED_ALS)
+
+
+def _follow_matrix(data: Interactions, window_days: float) -> sp.csr_matrix:
+    """Orders x items: items of the same customer's orders in [day, day + window]."""
+    if window_days <= 0:
+        return data.baskets
+    orders = pl.DataFrame(
+        {
+            "o": np.arange(data.basket_day.size),
+            "c": data.basket_customer,
+            "day": data.basket_day,
+        }
+    )
+    pairs = (
+        orders.join(orders, on="c", suffix="_next")
+        .filter(
+            (pl.col("day_next") >= pl.col("day"))
+            & (pl.col("day_next") <= pl.col("day") + window_days)
+        )
+        .select("o", "o_next")
+    )
+    link = sp.csr_matrix(
+        (np.ones(pairs.height, dtype=np.float32), (pairs["o"], pairs["o_next"])),
+        shape=(data.basket_day.size, data.basket_day.size),
+    )
+    out = sp.csr_matrix(link @ data.baskets)
+    out.data[:] = 1.0
+    return out
+
+
+def associations(data: Interactions, config: CrossSellConfig) -> sp.csr_matrix:
+    """Items x items association (positive NPMI or lift-1), support-filtered, other categories."""
+    anchor = sp.csr_matrix(data.baskets, dtype=np.float32)
+    follow = sp.csr_matrix(_follow_matrix(data, config.window_days), dtype=np.float32)
+    n = float(anchor.shape[0])
+    co = sp.coo_matrix(anchor.T @ follow)
+    n_i = np.asarray(anchor.sum(axis=0)).ravel()
+    n_j = np.asarray(follow.sum(axis=0)).ravel()
+    i, j, n_ij = co.row, co.col, co.data.astype(np.float64)
+    cat = data.item_category
+    keep = (n_ij >= config.min_support) & (i != j) & (cat[i] != cat[j])
+    i, j, n_ij = i[keep], j[keep], n_ij[keep]
+    p_ij = n_ij / n
+    p_i, p_j = n_i[i] / n, n_j[j] / n
+    pmi = np.log(p_ij / (p_i * p_j))
+    if config.measure == "npmi":
+        value = np.where(p_ij < 1.0, pmi / -np.log(np.minimum(p_ij, 1 - 1e-12)), 1.0)
+    elif config.measure == "lift":
+        value = np.exp(pmi) - 1.0
+    else:  # P(j | i), kept only where j is bought with i more often than chance (lift > 1)
+        value = np.where(pmi > 0, n_ij / np.maximum(n_i[i], 1.0), 0.0)
+    pos = value > 0
+    assoc = sp.csr_matrix(
+        (value[pos].astype(np.float32), (i[pos], j[pos])), shape=(data.n_items, data.n_items)
+    )
+    return _top_per_row(assoc, config.neighbours)
+
+
+def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    rows, cols, vals = [], [], []
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        if hi == lo:
+            continue
+        d, c = m.data[lo:hi], m.indices[lo:hi]
+        if d.size > k:
+            sel = np.argpartition(-d, k - 1)[:k]
+            d, c = d[sel], c[sel]
+        rows.append(np.full(d.size, r))
+        cols.append(c)
+        vals.append(d)
+    if not rows:
+        return sp.csr_matrix(m.shape, dtype=np.float32)
+    out = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=m.shape
+    )
+    out.sort_indices()
+    return out
+
+
+class CrossSell:
+    """Complements for a cart (`recommend_for_cart`) or for a customer's recent purchases."""
+
+    kind = "cross_sell"
+
+    def __init__(self, config: CrossSellConfig | None = None, name: str | None = None) -> None:
+        self.config = config or CrossSellConfig()
+        self.name = name or self.kind
+        self.assoc = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.category_assoc = np.zeros((0, 0), dtype=np.float32)
+        self.item_category = np.zeros(0, dtype=np.int32)
+        self.popularity = np.zeros(0, dtype=np.float32)
+        self.recent = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.cf: ALS | None = None
+        self._fitted = False
+
+    def fit(self, data: Interactions) -> None:
+        """Mine associations; remember each customer's recent items; fit the CF if asked."""
+        self.assoc = associations(data, self.config)
+        self.item_category = data.item_category.astype(np.int32)
+        self.popularity = item_popularity(data)
+        n_cat = len(data.categories)
+        onehot = sp.csr_matrix(
+            (
+                np.ones(data.n_items, dtype=np.float32),
+                (np.arange(data.n_items), self.item_category),
+            ),
+            shape=(data.n_items, n_cat),
+        )
+        basket_cats = sp.csr_matrix(data.baskets @ onehot)
+        basket_cats.data[:] = 1.0
+        cc = np.asarray((basket_cats.T @ basket_cats).toarray(), dtype=np.float64)
+        totals = np.diag(cc).copy()
+        np.fill_diagonal(cc, 0.0)
+        self.category_assoc = (cc / np.maximum(totals[:, None], 1.0)).astype(np.float32)
+        recent = data.last_day.copy()
+        recent.data = (recent.data + 1.0).astype(np.float64)  # +1 keeps day 0 non-zero
+        self.recent = sp.csr_matrix(recent)
+        if self.config.cf is not None:
+            self.cf = ALS(self.config.cf, name="cf")
+            self.cf.fit(data)
+        self._fitted = True
+
+    def _check(self) -> None:
+        if not self._fitted:
+            raise RecsError(f"model {self.name!r} is not fitted: call fit() or from_state()")
+
+    @property
+    def n_items(self) -> int:
+        """Number of items the model knows."""
+        return int(self.item_category.size)
+
+    def _anchor_rows(self, customer_idx: np.ndarray) -> sp.csr_matrix:
+        """Customers x items: 1 on each customer's ``anchor_items`` most recent items."""
+        rows = take_rows(self.recent, customer_idx)
+        out_r, out_c = [], []
+        for r in range(rows.shape[0]):
+            lo, hi = rows.indptr[r], rows.indptr[r + 1]
+            if hi == lo:
+                continue
+            d, c = rows.data[lo:hi], rows.indices[lo:hi]
+            sel = np.lexsort((c, -d))[: self.config.anchor_items]
+            out_r.append(np.full(sel.size, r))
+            out_c.append(c[sel])
+        if not out_r:
+            return sp.csr_matrix((rows.shape[0], self.n_items), dtype=np.float32)
+        return sp.csr_matrix(
+            (
+                np.ones(sum(x.size for x in out_r), dtype=np.float32),
+                (np.concatenate(out_r), np.concatenate(out_c)),
+            ),
+            shape=(rows.shape[0], self.n_items),
+        )
+
+    def _score(self, anchors: sp.csr_matrix, customer_idx: np.ndarray) -> np.ndarray:
+        scores = np.asarray((anchors @ self.assoc).toarray(), dtype=np.float64)
+        # fallback: popular items of the categories co-bought with the anchors' categories
+        pop = self.popularity / max(float(self.popularity.max(initial=0.0)), 1.0)
+        for r in range(anchors.shape[0]):
+            items = anchors.indices[anchors.indptr[r] : anchors.indptr[r + 1]]
+            cats = np.unique(self.item_category[items])
+            own_cat = np.isin(self.item_category, cats)
+            if self.cf is not None and customer_idx[r] >= 0:
+                aff = self.cf.scores(customer_idx[r : r + 1])[0].astype(np.float64)
+                pos = scores[r] > 0
+                if pos.any():
+                    lo, hi = aff[pos].min(), aff[pos].max()
+                    scaled = (aff - lo) / (hi - lo) if hi > lo else np.zeros_like(aff)
+                    scores[r] = scores[r] * (1.0 + self.config.cf_weight * np.clip(scaled, 0, 1))
+            fallback = 1e-3 * pop
+            if cats.size:
+                fallback = fallback * (self.category_assoc[cats].sum(axis=0)[self.item_category])
+            scores[r] = np.where(scores[r] > 0, 1.0 + scores[r], fallback + 1e-9 * pop)
+            scores[r, own_cat] = -np.inf
+            scores[r, items] = -np.inf
+        return scores
+
+    def recommend_for_cart(
+        self, cart: np.ndarray, k: int, *, customer_idx: int = -1, exclude: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Complements (int32 [k], -1 padded) of the item indices in ``cart``.
+
+        An empty cart anchors on the customer's recent purchases (popular items when unknown).
+        ``exclude`` is an optional bool mask over items.
+        """
+        self._check()
+        cart = np.asarray(cart, dtype=np.int64).ravel()
+        if ((cart < 0) | (cart >= self.n_items)).any():
+            bad = cart[(cart < 0) | (cart >= self.n_items)][0]
+            raise RecsError(f"cart: item index {bad} is not a known item")
+        if cart.size == 0:
+            own: np.ndarray = self.recommend(np.array([customer_idx]), k)[0]
+            return own
+        anchors = sp.csr_matrix(
+            (np.ones(cart.size, dtype=np.float32), (np.zeros(cart.size, dtype=np.int64), cart)),
+            shape=(1, self.n_items),
+        )
+        anchors.sum_duplicates()
+        anchors.data[:] = 1.0
+        scores = self._score(anchors, np.array([customer_idx]))
+        banned = None if exclude is None else np.asarray(exclude, dtype=bool)[None, :]
+        out: np.ndarray = top_k(scores, k, banned=banned)[0]
+        return out
+
+    def recommend(
+        self, customer_idx: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None
+    ) -> np.ndarray:
+        """Complements of each customer's recent purchases; unknown customers get popular items."""
+        self._check()
+        idx = np.asarray(customer_idx, dtype=np.int64).ravel()
+        banned = exclusion_mask(exclude, idx.size, self.n_items)
+        anchors = self._anchor_rows(idx)
+        scores = self._score(anchors, idx)
+        empty = np.diff(anchors.indptr) == 0
+        scores[empty] = self.popularity
+        return top_k(scores, k, banned=banned)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Config and arrays (associations, recent items, CF factors if any)."""
+        self._check()
+        params: dict[str, Any] = {"kind": self.kind, "name": self.name}
+        params["config"] = asdict(self.config)
+        arrays = {
+            **csr_to_arrays("assoc", self.assoc),
+            **csr_to_arrays("recent", self.recent),
+            "category_assoc": self.category_assoc,
+            "item_category": self.item_category,
+            "popularity": self.popularity,
+        }
+        if self.cf is not None:
+            p, a = self.cf.state()
+            params["cf"] = p
+            arrays.update({f"cf__{k}": v for k, v in a.items()})
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Self:
+        """Rebuild the fitted model from `state` output."""
+        if params.get("kind") != cls.kind:
+            raise RecsError(f"state kind {params.get('kind')!r} is not {cls.kind!r}")
+        cfg = dict(params["config"])
+        cfg["cf"] = None if cfg.get("cf") is None else ALSConfig(**cfg["cf"])
+        model = cls(CrossSellConfig(**cfg), name=params.get("name"))
+        model.assoc = csr_from_arrays("assoc", arrays)
+        model.recent = csr_from_arrays("recent", arrays)
+        model.category_assoc = np.asarray(arrays["category_assoc"], dtype=np.float32)
+        model.item_category = np.asarray(arrays["item_category"], dtype=np.int32)
+        model.popularity = np.asarray(arrays["popularity"], dtype=np.float32)
+        if "cf" in params:
+            sub = {k[4:]: v for k, v in arrays.items() if k.startswith("cf__")}
+            model.cf = ALS.from_state(params["cf"], sub)
+        model._fitted = True
+        return model
