@@ -1,0 +1,184 @@
+"""`BonusConfig`: every knob of the bonus models, candidates and policy evaluation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from features.columns import Col, OfferType
+from features.names import Segment
+
+
+class BonusConfigError(ValueError):
+    """A `BonusConfig` field has a value the bonus pipeline cannot work with."""
+
+
+# offer types that carry no bonus: a reminder of points the customer already owns, and a
+# non-monetary privilege (early access, free delivery); they are offered at bonus 0 only
+ZERO_BONUS_TYPES: tuple[str, ...] = (OfferType.EXPIRING_POINTS, OfferType.PRIVILEGE)
+
+DEFAULT_OFFER_TYPES: tuple[str, ...] = (
+    OfferType.CASHBACK,
+    OfferType.CROSS_SELL,
+    OfferType.UP_SELL,
+    OfferType.SPEND_THRESHOLD,
+    OfferType.REACTIVATION,
+    OfferType.EXPIRING_POINTS,
+    OfferType.BIRTHDAY,
+    OfferType.REPLENISHMENT,
+    OfferType.PRIVILEGE,
+    OfferType.WELCOME,
+)
+
+CONSENT_COLUMNS: dict[str, str] = {
+    "email": Col.CONSENT_EMAIL,
+    "push": Col.CONSENT_PUSH,
+    "sms": Col.CONSENT_SMS,
+}
+
+
+@dataclass(frozen=True)
+class LgbmParams:
+    """LightGBM settings shared by the propensity and the response model."""
+
+    num_leaves: int = 15
+    learning_rate: float = 0.03
+    num_boost_round: int = 300
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 0.9
+    lambda_l2: float = 1.0
+    # propensity only: the response model trains the full num_boost_round, since stopping on
+    # the conversion log-loss stopped before the (small) offer effects were learnt: measured
+    # on a 20k-customer world, 60 rounds gave 0.79 and 300 rounds 0.81 of the oracle's profit
+    early_stopping_rounds: int = 30
+    seed: int = 7
+    # 1 by default: OpenMP threads spin-wait, and on a shared 2-core machine two threads ran
+    # 20-30x slower than one (measured); raise it on a dedicated machine
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("num_leaves", "num_boost_round", "min_data_in_leaf", "num_threads"):
+            if getattr(self, name) < 1:
+                raise BonusConfigError(f"LgbmParams.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "feature_fraction", "bagging_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise BonusConfigError(f"LgbmParams.{name} must be in (0, 1], got {value}")
+        if self.lambda_l2 < 0 or self.early_stopping_rounds < 0:
+            raise BonusConfigError("LgbmParams: lambda_l2 and early_stopping_rounds must be >= 0")
+
+
+@dataclass(frozen=True)
+class BonusConfig:
+    """Horizon, bonus grid, limits, enabled offers and contact rules, model settings.
+
+    Money is in the currency of the transactions; one bonus point is worth ``point_value`` of
+    it (the shop pays that face value when the point is redeemed).
+
+    - ``horizon_days``: the propensity label window (buy within H days after the cutoff).
+    - ``bonus_grid``: bonus levels offered (points); 0 means "message only".
+    - ``min_roi``: an option whose expected incremental profit / expected cost is below this
+      is never chosen (passed to the optimizer).
+    - ``max_bonus_per_customer``: no option grants more points than this.
+    - ``max_bonus_share_of_check``: no option grants more than this share of the customer's
+      expected check (`training.bonus.value`).
+    - ``channels``: contact channels in order of preference; a customer is reachable only
+      through a channel with consent (a customer with no consent column at all is taken as
+      not reachable: consent is never assumed).
+    - ``max_contacts`` within ``contact_window_days`` before the decision: a customer who
+      already received that many offers (control hold-outs do not count) is not contacted.
+    """
+
+    horizon_days: int = 30
+    bonus_grid: tuple[float, ...] = (0.0, 50.0, 100.0, 200.0, 300.0, 500.0)
+    point_value: float = 1.0
+    min_roi: float = 0.0
+    max_bonus_per_customer: float = 500.0
+    max_bonus_share_of_check: float = 0.5
+    offer_types: tuple[str, ...] = DEFAULT_OFFER_TYPES
+    channels: tuple[str, ...] = ("email", "push", "sms")
+    max_contacts: int = 2
+    contact_window_days: int = 30
+    # candidate rules
+    birthday_lead_days: int = 21
+    welcome_days: int = 30
+    replenishment_overdue_ratio: float = 1.0
+    reactivation_stages: tuple[str, ...] = ("at_risk", "sleeping", "lost")
+    privilege_segments: tuple[str, ...] = (Segment.CHAMPIONS, Segment.LOYAL)
+    expiring_window_days: int = 30
+    spend_threshold_quantile: float = 0.75
+    # models
+    calibration: str = "platt"  # "platt" (logistic on the score's logit) or "isotonic"
+    calibration_share: float = 0.2
+    response_test_share: float = 0.25
+    value_prior_orders: float = 2.0
+    value_prior_conversions: float = 20.0
+    # margin rate used when items.margin is absent or null for an item (None: an error)
+    default_margin_rate: float | None = None
+    lgbm: LgbmParams = field(default_factory=LgbmParams)
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.horizon_days < 1:
+            raise BonusConfigError(f"horizon_days must be >= 1, got {self.horizon_days}")
+        grid = list(self.bonus_grid)
+        if not grid or any(not math.isfinite(b) or b < 0 for b in grid):
+            raise BonusConfigError(f"bonus_grid: expected levels >= 0, got {self.bonus_grid!r}")
+        if grid != sorted(set(grid)):
+            raise BonusConfigError(
+                f"bonus_grid: expected distinct increasing levels, got {self.bonus_grid!r}"
+            )
+        if not self.point_value > 0:
+            raise BonusConfigError(f"point_value must be > 0, got {self.point_value}")
+        if not math.isfinite(self.min_roi):
+            raise BonusConfigError(f"min_roi must be finite, got {self.min_roi}")
+        if self.max_bonus_per_customer < 0:
+            raise BonusConfigError("max_bonus_per_customer must be >= 0")
+        if not 0.0 < self.max_bonus_share_of_check <= 10.0:
+            raise BonusConfigError(
+                f"max_bonus_share_of_check must be in (0, 10], got {self.max_bonus_share_of_check}"
+            )
+        unknown = sorted(set(self.offer_types) - (set(OfferType.ALL) - {OfferType.NONE}))
+        if unknown or not self.offer_types:
+            raise BonusConfigError(
+                f"offer_types: {unknown or 'empty'} not allowed; choose from {OfferType.ALL[1:]}"
+            )
+        if len(set(self.offer_types)) != len(self.offer_types):
+            raise BonusConfigError("offer_types: duplicates")
+        known_channels = set(CONSENT_COLUMNS)
+        bad = [c for c in self.channels if c not in known_channels]
+        if bad or not self.channels:
+            raise BonusConfigError(
+                f"channels: {bad or 'empty'} unknown; choose from {sorted(known_channels)}"
+            )
+        for name in (
+            "max_contacts",
+            "contact_window_days",
+            "birthday_lead_days",
+            "welcome_days",
+            "expiring_window_days",
+        ):
+            if getattr(self, name) < 0:
+                raise BonusConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.spend_threshold_quantile < 1.0:
+            raise BonusConfigError("spend_threshold_quantile must be in (0, 1)")
+        for name in ("calibration_share", "response_test_share"):
+            if not 0.0 < getattr(self, name) < 0.9:
+                raise BonusConfigError(f"{name} must be in (0, 0.9), got {getattr(self, name)}")
+        if self.calibration not in ("platt", "isotonic"):
+            raise BonusConfigError(
+                f"calibration must be 'platt' or 'isotonic', got {self.calibration!r}"
+            )
+        if self.value_prior_orders < 0 or self.value_prior_conversions < 0:
+            raise BonusConfigError("value_prior_orders and value_prior_conversions must be >= 0")
+        if self.default_margin_rate is not None and not 0 <= self.default_margin_rate <= 1:
+            raise BonusConfigError(
+                f"default_margin_rate must be in [0, 1], got {self.default_margin_rate}"
+            )
+
+    def levels(self, offer_type: str) -> tuple[float, ...]:
+        """Bonus levels offered for ``offer_type`` (0 only for the zero-bonus types)."""
+        if offer_type in ZERO_BONUS_TYPES:
+            return (0.0,)
+        return self.bonus_grid
