@@ -6,8 +6,15 @@ OFFERS  := $(BIN)/offers
 DEMO    ?= build/demo
 AS_OF   ?=
 SEED    ?= 7
+DATA    ?= $(DEMO)/data
+PORT    ?= 50051
+CUSTOMER ?= 42
+CART    ?= 341
+CAMPAIGN ?= 5
+VERSION ?=
 
-.PHONY: install proto data validate features demo test test-slow lint bench clean
+.PHONY: install proto data validate features train evaluate promote serve ask report serve-check demo \
+	test test-slow lint bench clean
 
 $(BIN)/offers: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,13 +31,39 @@ data: install  ## synthetic world for the demo
 	$(OFFERS) synth --out $(DEMO)/data --customers 5000 --items 400 --days 365 --seed $(SEED)
 
 validate: install
-	$(OFFERS) validate $(DEMO)/data
+	$(OFFERS) validate $(DATA)
 
 features: install
-	$(OFFERS) features --data $(DEMO)/data $(if $(AS_OF),--as-of $(AS_OF),) --out $(DEMO)/features.parquet
+	$(OFFERS) features --data $(DATA) $(if $(AS_OF),--as-of $(AS_OF),) --out $(DEMO)/features.parquet
 
-demo: data validate features  ## the main job end to end on synthetic data
-	@echo "demo done: $(DEMO)"
+train: install  ## train, evaluate, register in MLflow and promote if not worse
+	$(OFFERS) train --data $(DATA) --out $(DEMO)/run --promote
+
+evaluate: install  ## offline evaluation report (ours vs baselines) for DATA
+	$(OFFERS) evaluate --data $(DATA) --out $(DEMO)/evaluation
+
+promote: install  ## make VERSION the champion if it is not worse (FORCE=1 to insist)
+	$(OFFERS) promote --version $(VERSION) $(if $(FORCE),--force,)
+
+serve: install  ## run the gRPC service on the champion model
+	$(OFFERS) serve --port $(PORT)
+
+ask: install  ## one GetOffers call to a running service
+	$(OFFERS) ask --target 127.0.0.1:$(PORT) --customer $(CUSTOMER) --cart $(CART)
+
+report: install  ## campaign result and KPI reports for the demo data
+	$(OFFERS) report campaign --data $(DATA) --campaign-id $(CAMPAIGN) --out $(DEMO)/report/campaign
+	$(OFFERS) report kpi --data $(DATA) --out $(DEMO)/report/kpi
+
+# serve in the background, answer one real gRPC request, stop the server
+serve-check: install
+	@mkdir -p $(DEMO)
+	$(OFFERS) serve --port $(PORT) > $(DEMO)/serve.log 2>&1 & echo $$! > $(DEMO)/serve.pid
+	$(OFFERS) ask --target 127.0.0.1:$(PORT) --customer $(CUSTOMER) --cart $(CART) -k 3 \
+		--wait 120; rc=$$?; kill $$(cat $(DEMO)/serve.pid); wait; exit $$rc
+
+demo: data validate features train serve-check  ## the main job end to end on synthetic data
+	@echo "demo done: data, features, report and model bundle under $(DEMO); MLflow in mlflow.db"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -8,6 +8,7 @@ that `offers --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -40,13 +41,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from synth.config import WorldConfig
     from synth.world import generate
 
-    config = WorldConfig(
-        customers=args.customers,
-        items=args.items,
-        days=args.days,
-        seed=args.seed,
-        **({"start": date.fromisoformat(args.start)} if args.start else {}),
-    )
+    config = WorldConfig(customers=args.customers, items=args.items, days=args.days, seed=args.seed)
+    if args.start:
+        config = dataclasses.replace(config, start=date.fromisoformat(args.start))
     summary = generate(config, Path(args.out))
     print(summary)
     return 0
@@ -140,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_features)
 
     from offers.report_commands import add_report_parser
+    from offers.serve_commands import add_serve_parsers
+    from offers.train_commands import add_train_parsers
 
+    add_train_parsers(sub)
+    add_serve_parsers(sub)
     add_report_parser(sub)
     return parser
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
+
+from offers.env import tracking_config
 
 
 def _log(kind: str, results: dict[str, object], files: list[Path]) -> str:
-    from training.config import TrackingConfig
     from training.results.render import log_results
 
-    tracking = TrackingConfig.from_env(os.environ, workdir=Path.cwd())
-    return log_results(tracking, kind, results, files)
+    return log_results(tracking_config(), kind, results, files)
 
 
 def cmd_report_campaign(args: argparse.Namespace) -> int:

@@ -9,11 +9,16 @@ from pathlib import Path
 import grpc
 import pytest
 
+from features.build import default_as_of
+from features.dataset import load_dataset
 from service.config import ServiceConfig
 from service.gen.offers.v1 import offers_pb2_grpc as pb_grpc
 from service.hotswap import EngineHolder
 from service.server import OfferServer, create_server
+from synth.config import WorldConfig
+from synth.world import generate
 from tests.service.fakes import FakeEngine
+from training.pipeline import TrainConfig, fit_production, save_production_bundle
 
 
 @dataclass
@@ -70,3 +75,21 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 @pytest.fixture
 def running(start_server: StartServer) -> Running:
     return start_server()
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    generate(WorldConfig(customers=400, items=80, days=150, seed=5), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ds = load_dataset(tiny_world)
+    config = replace(TrainConfig(), serve_top_k=20)
+    production = fit_production(ds, config, as_of=default_as_of(ds))
+    out = tmp_path_factory.mktemp("bundle") / "bundle"
+    return save_production_bundle(
+        production, out, fingerprint={"rows": 1}, config=config, metrics={"m": 1.0}
+    )

@@ -1,0 +1,97 @@
+"""`offers serve` runs the gRPC service on the champion model; `offers ask` calls it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from offers.env import tracking_config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the champion model over gRPC until SIGTERM / SIGINT; hot-swap on promotion."""
+    import dataclasses
+
+    from service.champion import ChampionLoader
+    from service.config import load_config
+    from service.hotswap import EngineHolder
+    from service.server import serve
+
+    config = load_config(args.config)
+    if args.port is not None:
+        config = dataclasses.replace(config, port=args.port)
+    loader = ChampionLoader(tracking_config(), cache_dir=Path(args.model_cache))
+    holder = EngineHolder(loader.load())
+    print(f"serving champion v{loader.loaded_version} on {config.host}:{config.port}", flush=True)
+    serve(holder, config, check=loader.check)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Send one GetOffers request (waiting for the server to be SERVING) and print the answer."""
+    import grpc
+    from google.protobuf import json_format
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from service.gen.offers.v1 import offers_pb2 as pb
+    from service.gen.offers.v1 import offers_pb2_grpc as pb_grpc
+
+    channel = grpc.insecure_channel(args.target)
+    health = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                break
+        except grpc.RpcError:
+            pass
+        if time.monotonic() > deadline:
+            print(f"offers ask: {args.target} not SERVING after {args.wait} s", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+    request = pb.GetOffersRequest(
+        customer_id=args.customer,
+        context=pb.OfferContext(
+            cart_item_ids=args.cart or [],
+            viewed_item_id=args.viewed or "",
+            channel=pb.Channel.Value(f"CHANNEL_{args.channel.upper()}"),
+            max_cross_sell=args.k,
+            max_up_sell=args.k,
+            max_recommended=args.k,
+        ),
+    )
+    stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
+    try:
+        answer = stub.GetOffers(request, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"offers ask: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    print(json_format.MessageToJson(answer, preserving_proto_field_name=True))
+    return 0
+
+
+def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `offers serve` and `offers ask`."""
+    from offers.cli import positive_int
+
+    p = sub.add_parser("serve", help="run the gRPC OfferService on the champion model")
+    p.add_argument("--config", type=Path, help="service config file (.toml or .json)")
+    p.add_argument("--port", type=int, help="listen port (overrides config and environment)")
+    p.add_argument(
+        "--model-cache", default="build/service/models", help="where model bundles are downloaded"
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ask", help="call GetOffers on a running service and print the answer")
+    p.add_argument("--target", default="127.0.0.1:50051", help="host:port")
+    p.add_argument("--customer", required=True, help="customer id")
+    p.add_argument("--cart", nargs="*", help="item ids in the cart")
+    p.add_argument("--viewed", help="item id being viewed")
+    p.add_argument("--channel", default="web", choices=["web", "app", "email", "push", "sms"])
+    p.add_argument("-k", type=positive_int, default=5, help="items of each kind")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for SERVING")
+    p.add_argument("--timeout", type=float, default=5.0, help="request deadline in seconds")
+    p.set_defaults(func=cmd_ask)

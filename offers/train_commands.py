@@ -1,0 +1,103 @@
+"""`offers evaluate|train|promote`: the data scientist's loop around MLflow."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from offers.env import tracking_config
+
+
+def _print_table(results: dict[str, object], k: int = 10) -> None:
+    models = results["models"]
+    assert isinstance(models, dict)
+    print(f"{'model':<22} {'new NDCG@' + str(k):>12} {'repeats NDCG@' + str(k):>16}")
+    for name, m in models.items():
+        new = m["new"]["ndcg"].get(str(k))
+        rep = m["repeats"]["ndcg"].get(str(k))
+        print(f"{name:<22} {new:>12.4f} {rep:>16.4f}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate ours and every baseline; write the report and metrics.json; log to MLflow."""
+    from features.dataset import load_dataset
+    from training.evaluation.report import dataset_fingerprint, metric_summary, render_report
+    from training.pipeline import OURS, TrainConfig, evaluate
+    from training.registry import log_report_run
+
+    ds = load_dataset(args.data)
+    results = evaluate(ds, TrainConfig())
+    tx = ds.require("transactions", "evaluation")
+    fingerprint = dataset_fingerprint(tx, tables={"items": ds.require("items", "evaluation")})
+    files = render_report(
+        results,
+        args.out,
+        title=f"offer-engine evaluation: {ds.root.name}",
+        fingerprint=fingerprint,
+        ours=OURS,
+    )
+    _print_table(results)
+    tracking = tracking_config()
+    run_id = log_report_run(
+        tracking,
+        kind="evaluation",
+        params={"data": str(ds.root)},
+        metrics=metric_summary(results),
+        report_files=files,
+        run_name=f"evaluate {ds.root.name}",
+    )
+    print(f"report: {files[0]}\nmetrics: {files[1]}\nMLflow run: {run_id}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Evaluate, fit the production models, and register a new model version."""
+    from features.dataset import load_dataset
+    from training.pipeline import TrainConfig, train
+    from training.registry import promote
+
+    ds = load_dataset(args.data)
+    tracking = tracking_config()
+    config = TrainConfig()
+    outcome = train(ds, config, tracking, Path(args.out))
+    _print_table(outcome.results)
+    print(f"registered {tracking.model_name} version {outcome.version} (run {outcome.run.run_id})")
+    print(f"report: {outcome.report_files[0]}")
+    if args.promote:
+        decision = promote(tracking, outcome.version, metric=config.promote_metric)
+        print(decision.reason)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move the champion alias to a version if it is not worse (or with --force)."""
+    from training.pipeline import TrainConfig
+    from training.registry import promote
+
+    tracking = tracking_config()
+    metric = args.metric or TrainConfig().promote_metric
+    decision = promote(tracking, args.version, metric=metric, force=args.force)
+    print(decision.reason)
+    return 0 if decision.promoted else 1
+
+
+def add_train_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `offers evaluate`, `offers train` and `offers promote`."""
+    from offers.cli import positive_int
+
+    p = sub.add_parser("evaluate", help="offline evaluation of ours vs baselines (report)")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train, evaluate and register a new model version")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="run folder (bundle and report)")
+    p.add_argument("--promote", action="store_true", help="then promote it if not worse")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("promote", help="move the champion alias to a model version")
+    p.add_argument("--version", required=True, type=positive_int)
+    p.add_argument("--metric", help="metric to compare, e.g. hybrid.new.ndcg@10")
+    p.add_argument("--force", action="store_true", help="promote even if worse")
+    p.set_defaults(func=cmd_promote)

@@ -1,0 +1,96 @@
+"""The real engine: a bundle trained on a tiny synthetic world, answering through a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from service.bundle_engine import BundleEngine
+from service.engine import CampaignSpec, Channel, EngineUnavailableError, OfferRequest
+from service.gen.offers.v1 import offers_pb2 as pb
+from tests.service.conftest import StartServer
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_bundle: Path) -> BundleEngine:
+    return BundleEngine.from_bundle(tiny_bundle, version="7")
+
+
+def _known_customer_and_item(engine: BundleEngine) -> tuple[str, str]:
+    row = int(np.flatnonzero((engine.recommended >= 0).all(axis=1))[0])
+    return str(engine.customers.ids[row]), str(engine.items.ids[engine.recommended[row, 0]])
+
+
+def test_known_customer_gets_personal_answers_without_cart_items(engine: BundleEngine) -> None:
+    customer, top_item = _known_customer_and_item(engine)
+    answer = engine.get_offers(
+        OfferRequest(customer_id=customer, channel=Channel.WEB, cart_item_ids=(top_item,))
+    )
+    assert not answer.cold_start
+    recommended = [r.item_id for r in answer.recommended]
+    assert len(recommended) == 10 and top_item not in recommended
+    assert top_item not in [c.item_id for c in answer.cross_sell]
+    assert answer.segment.lifecycle_stage and answer.segment.rfm_code.startswith("R")
+    for up in answer.up_sell:
+        assert up.anchor_item_id == top_item
+
+
+def test_cross_sell_never_offers_the_carts_own_category(engine: BundleEngine) -> None:
+    customer, item = _known_customer_and_item(engine)
+    answer = engine.get_offers(
+        OfferRequest(customer_id=customer, channel=Channel.APP, cart_item_ids=(item,))
+    )
+    category = engine.cross_sell.item_category
+    anchor = int(engine.items.index([item])[0])
+    for c in answer.cross_sell:
+        assert category[int(engine.items.index([c.item_id])[0])] != category[anchor]
+
+
+def test_unknown_customer_and_items_get_a_cold_start_answer(engine: BundleEngine) -> None:
+    answer = engine.get_offers(
+        OfferRequest(
+            customer_id="never-seen",
+            channel=Channel.EMAIL,
+            cart_item_ids=("no-such-item",),
+            viewed_item_id="also-missing",
+        )
+    )
+    assert answer.cold_start
+    assert answer.unknown_item_ids == ("no-such-item", "also-missing")
+    assert len(answer.recommended) == 10
+    assert answer.segment.lifecycle_stage == "unknown"
+
+
+def test_campaign_needs_bonus_models_and_a_known_segment(engine: BundleEngine) -> None:
+    spec = CampaignSpec("c1", Channel.EMAIL, budget=100.0, control_share=0.1, segment="all")
+    with pytest.raises(EngineUnavailableError, match="no bonus models"):
+        list(engine.campaign(spec))
+    assert {"all", "active", "lost"} <= engine.segments()
+
+
+def test_real_server_answers_with_the_bundle_engine(
+    engine: BundleEngine, start_server: StartServer
+) -> None:
+    customer, item = _known_customer_and_item(engine)
+    run = start_server(engine)
+    reply = run.stub.GetOffers(
+        pb.GetOffersRequest(
+            customer_id=customer,
+            context=pb.OfferContext(
+                cart_item_ids=[item], channel=pb.CHANNEL_WEB, max_recommended=5
+            ),
+        ),
+        timeout=5,
+    )
+    assert len(reply.recommended) == 5
+    assert reply.model_versions["offer-engine"] == "7"
+    with pytest.raises(grpc.RpcError) as err:
+        run.stub.GetOffers(
+            pb.GetOffersRequest(customer_id="", context=pb.OfferContext(channel=pb.CHANNEL_WEB)),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "customer_id" in (err.value.details() or "")

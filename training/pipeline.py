@@ -1,0 +1,256 @@
+"""The recommendation training job behind `offers evaluate` and `offers train`.
+
+`evaluate` fits every model (ours and the baselines) on a temporal split and scores it;
+`train` does that, then fits the production models on the whole history, writes the artifact
+bundle (models, id maps, customer segments), renders the report, logs the run to MLflow and
+registers the bundle as a new model version. Promotion is a separate, explicit step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from features.build import customer_features, default_as_of
+from features.columns import Col
+from features.config import FeatureConfig
+from features.dataset import Dataset
+from features.names import Feat
+from features.progress import stage
+from training.bundle import BundleManifest, save_bundle
+from training.config import TrackingConfig
+from training.evaluation.metrics import DEFAULT_KS
+from training.evaluation.offline import evaluate_models
+from training.evaluation.report import dataset_fingerprint, metric_summary, render_report
+from training.evaluation.split import SplitConfig
+from training.recs.als import ALS, TUNED_ALS, ALSConfig
+from training.recs.base import Interactions, Recommender, build_interactions
+from training.recs.crosssell import TUNED_CROSS_SELL, CrossSell
+from training.recs.ease import EASE
+from training.recs.filters import FilterConfig, FilteredRecommender
+from training.recs.hybrid import Hybrid
+from training.recs.itemknn import ItemKNN, ItemKNNConfig
+from training.recs.popularity import CategoryPopularity, OwnHistory, Popularity
+from training.recs.upsell import TUNED_UP_SELL, UpSell
+from training.registry import RunInfo, log_training_run, register_bundle
+
+OURS = "hybrid"
+
+# bundle entries (the service reads the same names through `service.bundle_engine`)
+RECOMMENDER = "recommender"
+RECOMMENDED = "recommended"
+CROSS_SELL = "cross_sell"
+UP_SELL = "up_sell"
+POPULAR = "popular"
+IDS = "ids"
+SEGMENTS = "segments"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `offers train` fits and how it is judged."""
+
+    split: SplitConfig = field(default_factory=SplitConfig)
+    ks: tuple[int, ...] = DEFAULT_KS
+    filters: FilterConfig = field(default_factory=lambda: FilterConfig(max_per_category=3))
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    promote_metric: str = f"{OURS}.new.ndcg@10"
+    serve_top_k: int = 100  # recommendations precomputed per customer for the service
+
+
+def model_zoo() -> dict[str, Callable[[], Recommender]]:
+    """Ours and every baseline, by report name (ours first)."""
+    return {
+        OURS: Hybrid,
+        "als_bm25_tuned": lambda: ALS(TUNED_ALS, name="als_bm25_tuned"),
+        "popularity": Popularity,
+        "category_popularity": CategoryPopularity,
+        "own_history": OwnHistory,
+        "item_knn_bm25": lambda: ItemKNN(ItemKNNConfig("bm25", neighbours=200, binary=True)),
+        "als_defaults": lambda: ALS(ALSConfig(binary=True), name="als_defaults"),
+        "ease_500": EASE,
+    }
+
+
+def evaluate(ds: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """Every model of `model_zoo` on the temporal split, with cross-sell and up-sell hit rates."""
+    tx = ds.require("transactions", "recommendation evaluation")
+    items = ds.require("items", "recommendation evaluation")
+    return evaluate_models(
+        tx,
+        items,
+        cutoff=None,
+        models=model_zoo(),
+        ks=config.ks,
+        config=config.split,
+        cross_sell=lambda: CrossSell(TUNED_CROSS_SELL),
+        up_sell=lambda: UpSell(TUNED_UP_SELL),
+    )
+
+
+def customer_segments(ds: Dataset, *, as_of: datetime, config: FeatureConfig) -> pl.DataFrame:
+    """customer_id, RFM code and group, lifecycle stage as of ``as_of`` (all as text)."""
+    cols = [Col.CUSTOMER, Feat.RFM_CODE, Feat.RFM_SEGMENT, Feat.LIFECYCLE_STAGE]
+    df = customer_features(ds, as_of=as_of, config=config).select(cols).collect()
+    # cast after collecting: polars 2.1 drops a lazy Enum -> String cast on this plan
+    return df.with_columns(pl.col(c).cast(pl.String) for c in cols[1:]).fill_null("")
+
+
+@dataclass(frozen=True)
+class Production:
+    """The models the service answers with, fitted on the whole history."""
+
+    data: Interactions
+    recommender: FilteredRecommender
+    cross_sell: CrossSell
+    up_sell: UpSell
+    popular: CategoryPopularity
+    segments: pl.DataFrame
+    as_of: datetime
+
+
+def fit_production(ds: Dataset, config: TrainConfig, *, as_of: datetime) -> Production:
+    """Fit the serving models on every purchase before ``as_of``."""
+    tx = ds.require("transactions", "recommendation training")
+    items = ds.require("items", "recommendation training")
+    with stage("interactions (all history)") as s:
+        data = build_interactions(tx, items, until=as_of)
+        s.rows = int(data.matrix.nnz)
+    recommender = FilteredRecommender(Hybrid(), config.filters)
+    cross_sell, up_sell, popular = (
+        CrossSell(TUNED_CROSS_SELL),
+        UpSell(TUNED_UP_SELL),
+        CategoryPopularity(),
+    )
+    for name, model in (
+        ("recommender", recommender),
+        ("cross-sell", cross_sell),
+        ("up-sell", up_sell),
+        ("popularity", popular),
+    ):
+        with stage(f"fit {name}"):
+            model.fit(data)
+    with stage("customer segments") as s:
+        segments = customer_segments(ds, as_of=as_of, config=config.features)
+        s.rows = segments.height
+    return Production(data, recommender, cross_sell, up_sell, popular, segments, as_of)
+
+
+def precompute_recommendations(
+    production: Production, k: int, *, batch: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every known customer's top ``k`` items (filtered), and the cold-start list."""
+    n = production.data.n_customers
+    top = np.full((n, k), -1, dtype=np.int32)
+    with stage(f"precompute top {k} recommendations") as s:
+        for start in range(0, n, batch):
+            idx = np.arange(start, min(start + batch, n))
+            top[idx] = production.recommender.recommend(idx, k)
+        s.rows = n
+    cold = production.recommender.recommend(np.array([-1]), k)[0]
+    return top, cold
+
+
+def save_production_bundle(
+    production: Production,
+    path: Path,
+    *,
+    fingerprint: dict[str, Any],
+    config: TrainConfig,
+    metrics: dict[str, float],
+) -> Path:
+    """Write the artifact bundle the service loads."""
+    seg = production.segments
+    top, cold = precompute_recommendations(production, config.serve_top_k)
+    models: dict[str, tuple[dict[str, Any], dict[str, np.ndarray]]] = {
+        RECOMMENDED: ({"k": config.serve_top_k}, {"items": top, "popular": cold}),
+        RECOMMENDER: production.recommender.state(),
+        CROSS_SELL: production.cross_sell.state(),
+        UP_SELL: production.up_sell.state(),
+        POPULAR: production.popular.state(),
+        IDS: (
+            {"as_of": production.data.as_of, "as_of_iso": production.as_of.isoformat()},
+            {
+                "customers": production.data.customers.to_array(),
+                "items": production.data.items.to_array(),
+            },
+        ),
+        SEGMENTS: (
+            {},
+            {c: seg[c].to_numpy().astype(str) for c in seg.columns},
+        ),
+    }
+    manifest = BundleManifest(
+        data_fingerprint=fingerprint,
+        feature_schema={c: str(t) for c, t in seg.schema.items()},
+        config=_json_config(config),
+        metrics=metrics,
+    )
+    return save_bundle(path, manifest, models, overwrite=True)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What one `offers train` produced."""
+
+    results: dict[str, Any]
+    report_files: list[Path]
+    bundle: Path
+    run: RunInfo
+    version: int
+
+
+def train(ds: Dataset, config: TrainConfig, tracking: TrackingConfig, out: Path) -> TrainOutcome:
+    """Evaluate, fit the production models, bundle, report, log and register a new version."""
+    tx = ds.require("transactions", "recommendation training")
+    fingerprint = dataset_fingerprint(tx, tables={"items": ds.require("items", "training")})
+    results = evaluate(ds, config)
+    files = render_report(
+        results,
+        out / "report",
+        title="offer-engine: recommendations",
+        fingerprint=fingerprint,
+        ours=OURS,
+    )
+    as_of = default_as_of(ds)
+    production = fit_production(ds, config, as_of=as_of)
+    metrics = metric_summary(results)
+    bundle = save_production_bundle(
+        production, out / "bundle", fingerprint=fingerprint, config=config, metrics=metrics
+    )
+    with stage("MLflow: log and register"):
+        run = log_training_run(
+            tracking,
+            params=_json_config(config),
+            metrics=metrics,
+            fingerprint=fingerprint,
+            split=results["split"],
+            bundle_dir=bundle,
+            report_files=files,
+            run_name=f"train {ds.root.name}",
+        )
+        version = register_bundle(tracking, run.run_id)
+    return TrainOutcome(results, files, bundle, run, version)
+
+
+def _json_config(config: TrainConfig) -> dict[str, Any]:
+    raw = asdict(config)
+    raw["ks"] = list(config.ks)
+    out: dict[str, Any] = _jsonable(raw)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
