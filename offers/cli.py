@@ -136,11 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file, .parquet or .csv")
     p.set_defaults(func=cmd_features)
 
+    from offers.campaign_commands import add_campaign_parser
     from offers.report_commands import add_report_parser
     from offers.serve_commands import add_serve_parsers
     from offers.train_commands import add_train_parsers
 
     add_train_parsers(sub)
+    add_campaign_parser(sub)
     add_serve_parsers(sub)
     add_report_parser(sub)
     return parser

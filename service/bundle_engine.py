@@ -3,20 +3,22 @@
 Everything heavy happened at training time: the bundle holds each known customer's top
 recommendations (already filtered by the business rules), the cross-sell and up-sell models,
 popular items for cold start, the customers' segments, and (when the dataset had an offer
-history) the bonus book of priced offer options. A request does id lookups, one cross-sell
-scoring over the cart, a few up-sell lookups and a slice of the bonus book.
+history) the offer book of priced bonus options. A request does id lookups, one cross-sell
+scoring over the cart, a few up-sell lookups and a slice of the offer book.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from features.columns import Col, OfferType
 from service.engine import (
+    BonusOffer,
     CampaignRow,
     CampaignSpec,
     CrossSellItem,
@@ -28,21 +30,15 @@ from service.engine import (
     Segment,
     UpSellItem,
 )
+from training.bonus.book import OfferBook
 from training.bonus.control import is_control
 from training.bundle import load_bundle
-from training.pipeline import (
-    CROSS_SELL,
-    IDS,
-    RECOMMENDED,
-    SEGMENTS,
-    UP_SELL,
-)
+from training.campaign import AudienceError, Segments, plan_campaign
+from training.pipeline import CROSS_SELL, IDS, OFFER_BOOK, RECOMMENDED, SEGMENTS, UP_SELL
 from training.recs.base import IdMap
 from training.recs.crosssell import CrossSell
 from training.recs.upsell import UpSell
 from training.recs.zoo import model_from_state
-
-ALL_CUSTOMERS = "all"
 
 
 @dataclass(frozen=True)
@@ -67,8 +63,9 @@ class BundleEngine:
         popular: np.ndarray,
         cross_sell: CrossSell,
         up_sell: UpSell,
-        segments: dict[str, Segment],
+        segments: Segments,
         as_of: datetime,
+        book: OfferBook | None = None,
         config: EngineConfig | None = None,
     ) -> None:
         self.version = version
@@ -78,15 +75,13 @@ class BundleEngine:
         self.popular = popular  # int32 [K] for cold start
         self.cross_sell = cross_sell
         self.up_sell = up_sell
-        self._segments = segments
+        self.segment_table = segments
+        self._segment_row = {str(c): i for i, c in enumerate(segments.customer_ids)}
+        self._segment_names = segments.names()
         self.as_of = as_of
+        self.book = book
+        self._book_row = book.index() if book is not None else {}
         self.config = config or EngineConfig()
-        self._segment_names = {ALL_CUSTOMERS} | {
-            name
-            for seg in segments.values()
-            for name in (seg.rfm_group, seg.lifecycle_stage)
-            if name
-        }
 
     @classmethod
     def from_bundle(
@@ -100,16 +95,9 @@ class BundleEngine:
         cross_sell = model_from_state(*bundle.state(CROSS_SELL))
         up_sell = model_from_state(*bundle.state(UP_SELL))
         assert isinstance(cross_sell, CrossSell) and isinstance(up_sell, UpSell)
-        segments = {
-            str(c): Segment(rfm_code=str(code), rfm_group=str(group), lifecycle_stage=str(stage))
-            for c, code, group, stage in zip(
-                seg["customer_id"],
-                seg["rfm_code"],
-                seg["rfm_segment"],
-                seg["lifecycle_stage"],
-                strict=True,
-            )
-        }
+        book = (
+            OfferBook.from_state(*bundle.state(OFFER_BOOK)) if OFFER_BOOK in bundle.models else None
+        )
         return cls(
             version=version,
             customers=IdMap(ids["customers"]),
@@ -118,8 +106,14 @@ class BundleEngine:
             popular=rec["popular"],
             cross_sell=cross_sell,
             up_sell=up_sell,
-            segments=segments,
+            segments=Segments(
+                customer_ids=seg[Col.CUSTOMER],
+                rfm_code=seg["rfm_code"],
+                rfm_group=seg["rfm_segment"],
+                lifecycle_stage=seg["lifecycle_stage"],
+            ),
             as_of=datetime.fromisoformat(str(ids_params["as_of_iso"])),
+            book=book,
             config=config,
         )
 
@@ -135,7 +129,6 @@ class BundleEngine:
     def get_offers(self, req: OfferRequest) -> OfferAnswer:
         """Recommendations, cross-sell, up-sell and bonus offers for one customer."""
         customer = int(self.customers.index([req.customer_id])[0])
-        known = customer >= 0
         cart, unknown = self._item_indices(req.cart_item_ids)
         viewed: int | None = None
         if req.viewed_item_id:
@@ -145,10 +138,6 @@ class BundleEngine:
         anchors = cart if viewed is None else np.append(cart, viewed)
         in_context = np.zeros(len(self.items), dtype=bool)
         in_context[anchors] = True
-
-        recommended = self._recommended(customer, req.max_recommended, in_context)
-        cross = self._cross_sell(anchors, customer, req.max_cross_sell, in_context)
-        up = self._up_sell(anchors, customer, req.max_up_sell)
         control = is_control(
             self.config.realtime_campaign_id,
             req.customer_id,
@@ -156,26 +145,64 @@ class BundleEngine:
         )
         return OfferAnswer(
             customer_id=req.customer_id,
-            segment=self._segments.get(req.customer_id, Segment(lifecycle_stage="unknown")),
-            cross_sell=cross,
-            up_sell=up,
-            recommended=recommended,
-            bonus_offers=(),
+            segment=self._segment(req.customer_id),
+            cross_sell=self._cross_sell(anchors, customer, req.max_cross_sell, in_context),
+            up_sell=self._up_sell(anchors, customer, req.max_up_sell),
+            recommended=self._recommended(customer, req.max_recommended, in_context),
+            bonus_offers=()
+            if control
+            else self._bonus_offers(req.customer_id, req.max_bonus_offers, req.bonus_ceiling),
             control_group=control,
-            cold_start=not known,
+            cold_start=customer < 0,
             unknown_item_ids=tuple(unknown),
         )
 
     def campaign(self, spec: CampaignSpec) -> Iterator[CampaignRow]:
-        """Campaigns need the bonus book, which this bundle does not carry."""
+        """The budgeted plan over the audience (the same planner as `offers campaign`)."""
         if spec.segment is not None and spec.segment not in self._segment_names:
             raise InvalidRequestError("segment", f"unknown segment {spec.segment!r}")
-        raise EngineUnavailableError(
-            f"model version {self.version} has no bonus models (its dataset had no offer "
-            "history), so it cannot plan campaigns"
-        )
+        if self.book is None:
+            raise EngineUnavailableError(
+                f"model version {self.version} has no bonus models (its dataset had no offer "
+                "history), so it cannot plan campaigns"
+            )
+        try:
+            plan = plan_campaign(
+                self.book,
+                self.segment_table,
+                campaign_id=spec.campaign_id,
+                budget=spec.budget,
+                control_share=spec.control_share,
+                customer_ids=spec.customer_ids,
+                segment=spec.segment,
+            )
+        except AudienceError as exc:
+            raise InvalidRequestError(exc.field, exc.reason) from exc
+        for row in plan.rows.iter_rows(named=True):
+            yield CampaignRow(
+                customer_id=row[Col.CUSTOMER],
+                offer_type=row[Col.OFFER_TYPE],
+                bonus=float(row[Col.BONUS]),
+                expected_uplift=float(row["expected_uplift"]),
+                expected_cost=float(row["expected_cost"]),
+                expected_profit=float(row["expected_profit"]),
+                control=bool(row[Col.CONTROL]),
+                item_id=row[Col.ITEM],
+                threshold=row[Col.THRESHOLD],
+            )
 
     # helpers -----------------------------------------------------------------------------
+    def _segment(self, customer_id: str) -> Segment:
+        row = self._segment_row.get(customer_id)
+        if row is None:
+            return Segment(lifecycle_stage="unknown")
+        t = self.segment_table
+        return Segment(
+            rfm_code=str(t.rfm_code[row]),
+            rfm_group=str(t.rfm_group[row]),
+            lifecycle_stage=str(t.lifecycle_stage[row]),
+        )
+
     def _item_indices(self, ids: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
         idx = self.items.index(list(ids)) if ids else np.zeros(0, dtype=np.int32)
         unknown = [i for i, x in zip(ids, idx, strict=True) if x < 0]
@@ -211,7 +238,7 @@ class BundleEngine:
 
     def _up_sell(self, anchors: np.ndarray, customer: int, k: int) -> tuple[UpSellItem, ...]:
         out: list[UpSellItem] = []
-        seen: set[int] = set(int(a) for a in anchors)
+        seen: set[int] = {int(a) for a in anchors}
         # the viewed item (last anchor) first, then the cart in order
         for anchor in list(anchors[::-1]):
             if len(out) >= k:
@@ -230,3 +257,35 @@ class BundleEngine:
                     )
                 )
         return tuple(out)
+
+    def _bonus_offers(
+        self, customer_id: str, k: int, ceiling: float | None
+    ) -> tuple[BonusOffer, ...]:
+        row = self._book_row.get(customer_id)
+        if self.book is None or row is None or k <= 0:
+            return ()
+        book = self.book
+        expires = self.as_of + timedelta(days=self.config.offer_validity_days)
+        offers = []
+        for j in book.best_options(row, k=k, bonus_ceiling=ceiling):
+            offer_type = str(book.offer_types[j])
+            item = ""
+            if offer_type == OfferType.CROSS_SELL:
+                item = str(book.item[row, 0])
+            elif offer_type == OfferType.UP_SELL:
+                item = str(book.item[row, 1])
+            threshold = float(book.threshold[row])
+            offers.append(
+                BonusOffer(
+                    offer_type=offer_type,
+                    bonus=float(book.bonus[j]),
+                    expires_at=expires,
+                    expected_uplift=float(book.uplift[row, j]),
+                    expected_profit=float(book.profit[row, j]),
+                    threshold=threshold
+                    if offer_type == OfferType.SPEND_THRESHOLD and np.isfinite(threshold)
+                    else None,
+                    item_id=item or None,
+                )
+            )
+        return tuple(offers)

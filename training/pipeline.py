@@ -23,6 +23,9 @@ from features.config import FeatureConfig
 from features.dataset import Dataset
 from features.names import Feat
 from features.progress import stage
+from training.bonus.book import OfferBook
+from training.bonus.config import BonusConfig
+from training.bonus.fit import BonusTraining, train_bonus
 from training.bundle import BundleManifest, save_bundle
 from training.config import TrackingConfig
 from training.evaluation.metrics import DEFAULT_KS
@@ -50,6 +53,7 @@ UP_SELL = "up_sell"
 POPULAR = "popular"
 IDS = "ids"
 SEGMENTS = "segments"
+OFFER_BOOK = "offer_book"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class TrainConfig:
     ks: tuple[int, ...] = DEFAULT_KS
     filters: FilterConfig = field(default_factory=lambda: FilterConfig(max_per_category=3))
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    bonus: BonusConfig = field(default_factory=BonusConfig)
     promote_metric: str = f"{OURS}.new.ndcg@10"
     serve_top_k: int = 100  # recommendations precomputed per customer for the service
 
@@ -164,6 +169,7 @@ def save_production_bundle(
     fingerprint: dict[str, Any],
     config: TrainConfig,
     metrics: dict[str, float],
+    book: OfferBook | None = None,
 ) -> Path:
     """Write the artifact bundle the service loads."""
     seg = production.segments
@@ -186,6 +192,8 @@ def save_production_bundle(
             {c: seg[c].to_numpy().astype(str) for c in seg.columns},
         ),
     }
+    if book is not None:
+        models[OFFER_BOOK] = book.state()
     manifest = BundleManifest(
         data_fingerprint=fingerprint,
         feature_schema={c: str(t) for c, t in seg.schema.items()},
@@ -206,23 +214,54 @@ class TrainOutcome:
     version: int
 
 
+def featured_items(production: Production) -> tuple[dict[str, str], dict[str, str]]:
+    """Per customer, the item a cross-sell and an up-sell offer would feature (top pick)."""
+    n = production.data.n_customers
+    idx = np.arange(n)
+    ids = production.data.customers.ids
+    items = production.data.items.ids
+    cross = production.cross_sell.recommend(idx, 1)[:, 0]
+    up = production.up_sell.recommend(idx, 1)[:, 0]
+    return (
+        {str(ids[c]): str(items[i]) for c, i in enumerate(cross) if i >= 0},
+        {str(ids[c]): str(items[i]) for c, i in enumerate(up) if i >= 0},
+    )
+
+
 def train(ds: Dataset, config: TrainConfig, tracking: TrackingConfig, out: Path) -> TrainOutcome:
-    """Evaluate, fit the production models, bundle, report, log and register a new version."""
+    """Evaluate, fit the production and bonus models, bundle, report, log and register."""
     tx = ds.require("transactions", "recommendation training")
     fingerprint = dataset_fingerprint(tx, tables={"items": ds.require("items", "training")})
     results = evaluate(ds, config)
+    as_of = default_as_of(ds)
+    production = fit_production(ds, config, as_of=as_of)
+    cross_item, up_item = featured_items(production)
+    bonus: BonusTraining = train_bonus(
+        ds,
+        as_of=as_of,
+        config=config.bonus,
+        feature_config=config.features,
+        cross_sell_item=cross_item,
+        up_sell_item=up_item,
+    )
+    results.update(bonus.results)
+    if bonus.notes:
+        results["notes"] = list(bonus.notes)
     files = render_report(
         results,
         out / "report",
-        title="offer-engine: recommendations",
+        title=f"offer-engine training: {ds.root.name}",
         fingerprint=fingerprint,
         ours=OURS,
     )
-    as_of = default_as_of(ds)
-    production = fit_production(ds, config, as_of=as_of)
     metrics = metric_summary(results)
     bundle = save_production_bundle(
-        production, out / "bundle", fingerprint=fingerprint, config=config, metrics=metrics
+        production,
+        out / "bundle",
+        fingerprint=fingerprint,
+        config=config,
+        metrics=metrics,
+        book=bonus.book,
     )
     with stage("MLflow: log and register"):
         run = log_training_run(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 
 from features.build import default_as_of
@@ -18,7 +19,10 @@ from service.server import OfferServer, create_server
 from synth.config import WorldConfig
 from synth.world import generate
 from tests.service.fakes import FakeEngine
-from training.pipeline import TrainConfig, fit_production, save_production_bundle
+from training.bonus.book import OfferBook
+from training.pipeline import Production, TrainConfig, fit_production, save_production_bundle
+
+TINY_CONFIG = replace(TrainConfig(), serve_top_k=20)
 
 
 @dataclass
@@ -85,11 +89,55 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_production(tiny_world: Path) -> Production:
     ds = load_dataset(tiny_world)
-    config = replace(TrainConfig(), serve_top_k=20)
-    production = fit_production(ds, config, as_of=default_as_of(ds))
+    return fit_production(ds, TINY_CONFIG, as_of=default_as_of(ds))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_production: Production, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "bundle"
     return save_production_bundle(
-        production, out, fingerprint={"rows": 1}, config=config, metrics={"m": 1.0}
+        tiny_production, out, fingerprint={"rows": 1}, config=TINY_CONFIG, metrics={"m": 1.0}
+    )
+
+
+def random_book(customer_ids: np.ndarray, seed: int = 0) -> OfferBook:
+    """A book of made-up (but well-formed) priced options for ``customer_ids``."""
+    rng = np.random.default_rng(seed)
+    n = customer_ids.size
+    bonus = np.array([0.0, 50.0, 100.0, 200.0, 100.0])
+    offer_types = np.array(
+        ["expiring_points", "cashback", "cashback", "cashback", "spend_threshold"], dtype=str
+    )
+    uplift = rng.uniform(0.0, 0.2, (n, bonus.size)).astype(np.float32)
+    cost = np.broadcast_to(0.3 * bonus, (n, bonus.size)).astype(np.float32)
+    profit = (uplift * 1000 - cost).astype(np.float32)
+    return OfferBook(
+        customer_ids=customer_ids.astype(str),
+        offer_types=offer_types,
+        bonus=bonus,
+        profit=profit,
+        cost=cost,
+        uplift=uplift,
+        mask=np.ones((n, bonus.size), dtype=bool),
+        threshold=np.full(n, 500.0, dtype=np.float32),
+        channel=np.full(n, "email").astype(str),
+        item=np.full((n, 2), "").astype(str),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_with_book(
+    tiny_production: Production, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("bundle_book") / "bundle"
+    book = random_book(tiny_production.segments["customer_id"].to_numpy())
+    return save_production_bundle(
+        tiny_production,
+        out,
+        fingerprint={"rows": 1},
+        config=TINY_CONFIG,
+        metrics={},
+        book=book,
     )

@@ -94,3 +94,59 @@ def test_real_server_answers_with_the_bundle_engine(
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "customer_id" in (err.value.details() or "")
+
+
+@pytest.fixture(scope="module")
+def engine_with_book(tiny_bundle_with_book: Path) -> BundleEngine:
+    return BundleEngine.from_bundle(tiny_bundle_with_book, version="8")
+
+
+def test_bonus_offers_respect_the_ceiling_and_the_control_group(
+    engine_with_book: BundleEngine,
+) -> None:
+    ids = [str(c) for c in engine_with_book.segment_table.customer_ids]
+    answers = [
+        engine_with_book.get_offers(
+            OfferRequest(customer_id=c, channel=Channel.WEB, bonus_ceiling=100.0)
+        )
+        for c in ids[:200]
+    ]
+    held_out = [a for a in answers if a.control_group]
+    treated = [a for a in answers if not a.control_group]
+    assert 0 < len(held_out) < 40  # about 5% real-time control share
+    assert all(not a.bonus_offers for a in held_out)
+    offered = [o for a in treated for o in a.bonus_offers]
+    assert offered and all(o.bonus <= 100.0 and o.expected_profit > 0 for o in offered)
+    spend = [o for o in offered if o.offer_type == "spend_threshold"]
+    assert all(o.threshold == 500.0 for o in spend)
+
+
+def test_campaign_stream_is_budgeted_and_reproducible(
+    engine_with_book: BundleEngine, start_server: StartServer
+) -> None:
+    run = start_server(engine_with_book)
+    request = pb.CampaignRequest(
+        campaign_id="spring",
+        segment="all",
+        budget=500.0,
+        channel=pb.CHANNEL_EMAIL,
+        control_share=0.2,
+    )
+    first = list(run.stub.StreamCampaignOffers(request, timeout=10))
+    again = list(run.stub.StreamCampaignOffers(request, timeout=10))
+    assert len(first) == len(engine_with_book.segment_table.customer_ids)
+    assert sum(m.expected_cost for m in first) <= 500.0 + 1e-3
+    assert [(m.customer_id, m.offer_type, m.bonus, m.control) for m in first] == [
+        (m.customer_id, m.offer_type, m.bonus, m.control) for m in again
+    ]
+    assert any(m.control for m in first) and all(m.offer_type == "none" for m in first if m.control)
+    with pytest.raises(grpc.RpcError) as err:
+        list(
+            run.stub.StreamCampaignOffers(
+                pb.CampaignRequest(
+                    campaign_id="x", segment="vip", budget=1.0, channel=pb.CHANNEL_EMAIL
+                ),
+                timeout=10,
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

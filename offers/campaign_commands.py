@@ -1,0 +1,90 @@
+"""`offers campaign`: a budgeted offer plan for a customer list or a segment."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import polars as pl
+
+from offers.env import tracking_config
+
+
+def _read_customers(path: Path) -> list[str]:
+    """Customer ids from a .parquet/.csv with a customer_id column, or a text file, one a line."""
+    from features.columns import Col
+
+    if path.suffix.lower() in (".parquet", ".csv"):
+        df = pl.read_parquet(path) if path.suffix.lower() == ".parquet" else pl.read_csv(path)
+        if Col.CUSTOMER not in df.columns:
+            raise ValueError(f"--customers {path}: no {Col.CUSTOMER} column (has {df.columns})")
+        ids = df.get_column(Col.CUSTOMER).cast(pl.String)
+        if ids.null_count():
+            row = int(ids.is_null().arg_max() or 0)
+            raise ValueError(f"--customers {path}: null {Col.CUSTOMER} at row {row}")
+        return ids.to_list()
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """Plan a campaign over the champion (or a given) model version and write it."""
+    from features.dataset import write_table_atomic
+    from service.bundle_engine import BundleEngine
+    from training.campaign import plan_campaign
+    from training.registry import champion_version, download_version
+
+    tracking = tracking_config()
+    version = args.model_version or champion_version(tracking)
+    if version is None:
+        raise ValueError("no champion model: run `offers train --promote` or pass --model-version")
+    bundle = download_version(tracking, version, dest_dir=Path(args.model_cache))
+    engine = BundleEngine.from_bundle(bundle, version=str(version))
+    if engine.book is None:
+        raise ValueError(
+            f"model version {version} has no offer book: its dataset had no offer history"
+        )
+    plan = plan_campaign(
+        engine.book,
+        engine.segment_table,
+        campaign_id=args.campaign_id,
+        budget=args.budget,
+        control_share=args.control_share,
+        customer_ids=_read_customers(args.customers) if args.customers else None,
+        segment=args.segment,
+    )
+    rows = plan.rows.with_columns(
+        pl.lit(args.campaign_id).alias("campaign_id"), pl.lit(str(version)).alias("model_version")
+    )
+    write_table_atomic(rows, args.out)
+    treated = rows.filter(pl.col("offer_type") != "none", ~pl.col("control"))
+    alloc = plan.allocation
+    print(
+        f"campaign {args.campaign_id}: {rows.height:,} customers, {treated.height:,} offers, "
+        f"{int(rows['control'].sum()):,} held out as control; expected cost "
+        f"{alloc.total_cost:,.0f} of budget {args.budget:,.0f}, expected incremental profit "
+        f"{alloc.total_profit:,.0f} (optimality gap <= {alloc.gap:,.2f}); model v{version}"
+    )
+    print(treated.group_by("offer_type").len().sort("len", descending=True))
+    if plan.not_in_book:
+        print(
+            f"{len(plan.not_in_book):,} requested customers are unknown to the model and "
+            f"got no offer, e.g. {', '.join(plan.not_in_book[:5])}"
+        )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def add_campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `offers campaign`."""
+    p = sub.add_parser("campaign", help="budgeted bonus offers for a customer list or segment")
+    p.add_argument("--budget", required=True, type=float, help="total expected bonus cost")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customers", type=Path, help="file of customer ids (.csv/.parquet/.txt)")
+    who.add_argument("--segment", help="RFM group or lifecycle stage, or 'all'")
+    p.add_argument("--campaign-id", required=True, help="same id + inputs = same plan")
+    p.add_argument("--control-share", type=float, default=0.1, help="held-out share [0, 1)")
+    p.add_argument("--model-version", type=int, help="default: the champion")
+    p.add_argument("--model-cache", default="build/service/models")
+    p.add_argument("--out", required=True, type=Path, help=".parquet or .csv")
+    p.set_defaults(func=cmd_campaign)

@@ -1,0 +1,206 @@
+"""The offer book: every customer's priced offer options at the decision date, as plain arrays.
+
+Training builds it once from a `Decision` (model-predicted response, profit and cost of every
+(offer type, bonus) option for every customer); the artifact bundle stores it; `offers
+campaign` and the service's `StreamCampaignOffers` plan budgeted campaigns over it with the
+same optimizer, and `GetOffers` reads a customer's best options from it. Nothing is fitted or
+predicted at request time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from features.columns import Col, OfferType
+from training.bonus.control import control_mask
+from training.bonus.optimizer import Allocation, optimize_budget
+from training.bonus.policies import Decision
+
+# the columns of a campaign plan (`offers campaign` output, `StreamCampaignOffers` messages)
+PLAN_COLUMNS = (
+    Col.CUSTOMER,
+    Col.OFFER_TYPE,
+    Col.ITEM,
+    Col.THRESHOLD,
+    Col.BONUS,
+    "expected_uplift",
+    "expected_cost",
+    "expected_profit",
+    Col.CONTROL,
+    Col.CHANNEL,
+)
+
+
+class OfferBookError(ValueError):
+    """A plan cannot be made as asked (the message names the argument)."""
+
+
+@dataclass(frozen=True)
+class OfferBook:
+    """Options x customers: row i is ``customer_ids[i]``, column j is (offer_types[j], bonus[j])."""
+
+    customer_ids: np.ndarray  # str (n,)
+    offer_types: np.ndarray  # str (m,)
+    bonus: np.ndarray  # float64 (m,)
+    profit: np.ndarray  # float32 (n, m) expected incremental profit
+    cost: np.ndarray  # float32 (n, m) expected bonus cost
+    uplift: np.ndarray  # float32 (n, m) P(convert | option) - P(convert | none)
+    mask: np.ndarray  # bool (n, m) eligible (consent, caps, limits, offer-type rules)
+    threshold: np.ndarray  # float32 (n,) spend X of "spend X get Y"; NaN when not eligible
+    channel: np.ndarray  # str (n,) preferred reachable channel; "" when none
+    item: np.ndarray  # str (n, 2) cross-sell and up-sell item per customer; "" when none
+    min_roi: float = 0.0
+
+    @classmethod
+    def from_decision(
+        cls,
+        decision: Decision,
+        *,
+        cross_sell_item: np.ndarray | None = None,
+        up_sell_item: np.ndarray | None = None,
+        min_roi: float = 0.0,
+    ) -> OfferBook:
+        """The book of a decision; item arrays align with the decision's customers."""
+        cand = decision.candidates
+        n = cand.mask.shape[0]
+        blank = np.full(n, "", dtype=object)
+        items = np.stack(
+            [
+                blank if cross_sell_item is None else cross_sell_item,
+                blank if up_sell_item is None else up_sell_item,
+            ],
+            axis=1,
+        )
+        return cls(
+            customer_ids=cand.customer_ids.cast(pl.String).to_numpy().astype(str),
+            offer_types=np.array([o.offer_type for o in cand.options], dtype=str),
+            bonus=cand.bonus.astype(np.float64),
+            profit=np.nan_to_num(decision.profit, nan=0.0).astype(np.float32),
+            cost=np.nan_to_num(decision.cost, nan=0.0).astype(np.float32),
+            uplift=(decision.p_offer - decision.p_none[:, None]).astype(np.float32),
+            mask=cand.mask.astype(bool),
+            threshold=np.asarray(cand.threshold, dtype=np.float32),
+            channel=np.array([c or "" for c in cand.channel], dtype=str),
+            item=items.astype(str),
+            min_roi=min_roi,
+        )
+
+    # persistence -------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able params and plain arrays (no pickle)."""
+        arrays = {
+            name: getattr(self, name)
+            for name in (
+                "customer_ids",
+                "offer_types",
+                "bonus",
+                "profit",
+                "cost",
+                "uplift",
+                "mask",
+                "threshold",
+                "channel",
+                "item",
+            )
+        }
+        return {"kind": "offer_book", "min_roi": self.min_roi}, arrays
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> OfferBook:
+        """The book saved by `state`."""
+        return cls(min_roi=float(params["min_roi"]), **arrays)
+
+    # planning ----------------------------------------------------------------------------
+    @property
+    def n_customers(self) -> int:
+        """Rows of the book."""
+        return int(self.customer_ids.size)
+
+    def index(self) -> dict[str, int]:
+        """customer id -> row."""
+        return {str(c): i for i, c in enumerate(self.customer_ids)}
+
+    def allocate(
+        self, rows: np.ndarray, *, budget: float | None, held_out: np.ndarray
+    ) -> Allocation:
+        """The optimizer's choice over ``rows``; ``held_out`` customers get nothing."""
+        mask = self.mask[rows] & ~held_out[:, None]
+        return optimize_budget(
+            self.profit[rows], self.cost[rows], budget, mask=mask, min_roi=self.min_roi
+        )
+
+    def plan(
+        self,
+        rows: np.ndarray,
+        *,
+        campaign_id: str,
+        budget: float | None,
+        control_share: float,
+    ) -> tuple[pl.DataFrame, Allocation]:
+        """A budgeted campaign over ``rows``: one row per customer (control rows included).
+
+        Control customers (hash of campaign id and customer id) are held out before the
+        optimizer runs; customers for whom no option pays are planned as ``none``.
+        """
+        if budget is not None and budget < 0:
+            raise OfferBookError(f"budget must be >= 0, got {budget}")
+        rows = np.asarray(rows, dtype=np.int64)
+        ids = self.customer_ids[rows]
+        held_out = control_mask(campaign_id, ids, control_share)
+        alloc = self.allocate(rows, budget=budget, held_out=held_out)
+        choice = alloc.choice
+        chosen = choice >= 0
+        safe = np.where(chosen, choice, 0)
+        r = np.arange(rows.size)
+
+        def pick(values: np.ndarray) -> np.ndarray:
+            return np.where(chosen, values[rows, safe], 0.0)
+
+        offer_type = np.where(chosen, self.offer_types[safe], OfferType.NONE)
+        item_col = np.where(offer_type == OfferType.CROSS_SELL, 0, 1)
+        item = np.where(
+            np.isin(offer_type, [OfferType.CROSS_SELL, OfferType.UP_SELL]),
+            self.item[rows, item_col],
+            "",
+        )
+        threshold = np.where(offer_type == OfferType.SPEND_THRESHOLD, self.threshold[rows], np.nan)
+        frame = pl.DataFrame(
+            {
+                Col.CUSTOMER: ids,
+                Col.OFFER_TYPE: offer_type,
+                Col.ITEM: pl.Series(item).replace("", None),
+                Col.THRESHOLD: pl.Series(threshold).fill_nan(None),
+                Col.BONUS: np.where(chosen, self.bonus[safe], 0.0),
+                "expected_uplift": pick(self.uplift).astype(np.float64),
+                "expected_cost": pick(self.cost).astype(np.float64),
+                "expected_profit": pick(self.profit).astype(np.float64),
+                Col.CONTROL: held_out,
+                Col.CHANNEL: self.channel[rows],
+            }
+        )
+        assert frame.height == r.size
+        return frame.select(PLAN_COLUMNS), alloc
+
+    def best_options(self, row: int, *, k: int, bonus_ceiling: float | None = None) -> list[int]:
+        """Up to ``k`` eligible option columns for one customer, best expected profit first.
+
+        One option per offer type (its most profitable bonus within the ceiling), and only
+        options that pay (positive expected profit, ROI above the minimum).
+        """
+        ok = self.mask[row] & (self.profit[row] > 0)
+        if bonus_ceiling is not None:
+            ok &= self.bonus <= bonus_ceiling
+        cost = self.cost[row]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roi = np.where(cost > 0, self.profit[row] / cost, np.inf)
+        ok &= roi >= self.min_roi
+        best: dict[str, int] = {}
+        for j in np.flatnonzero(ok):
+            t = str(self.offer_types[j])
+            if t not in best or self.profit[row, j] > self.profit[row, best[t]]:
+                best[t] = int(j)
+        return sorted(best.values(), key=lambda j: -float(self.profit[row, j]))[:k]

@@ -1,0 +1,95 @@
+"""The bonus part of `offers train`: response and propensity models, the offer book, and (on
+the synthetic world) the policy comparison against the ground truth.
+
+Without an offer history there is no response to learn (`NoOfferHistoryError`): the result
+then says so and carries no book; campaigns fall back to the rule table, priced from each
+customer's own check, with no predicted response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from features.config import FeatureConfig
+from features.dataset import Dataset
+from features.progress import stage
+from training.bonus.book import OfferBook
+from training.bonus.config import BonusConfig
+from training.bonus.policies import evaluate_policies, prepare_decision
+from training.bonus.propensity import fixed_feature_config, train_propensity
+from training.bonus.response import NoOfferHistoryError, offer_history, train_response
+
+GROUND_TRUTH = "ground_truth"
+
+
+@dataclass(frozen=True)
+class BonusTraining:
+    """The offer book (None without offer history) and the report sections."""
+
+    book: OfferBook | None
+    results: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def train_bonus(
+    ds: Dataset,
+    *,
+    as_of: datetime,
+    config: BonusConfig,
+    feature_config: FeatureConfig,
+    cross_sell_item: dict[str, str] | None = None,
+    up_sell_item: dict[str, str] | None = None,
+) -> BonusTraining:
+    """Fit the bonus models on ``ds`` and price every customer's options as of ``as_of``.
+
+    ``cross_sell_item`` / ``up_sell_item`` map customer id -> the item a cross-sell / up-sell
+    offer would feature (from the recommendation models).
+    """
+    results: dict[str, Any] = {}
+    notes: list[str] = []
+    fc = fixed_feature_config(ds, as_of=as_of, config=feature_config)
+    if ds.transactions is not None:
+        with stage("bonus: purchase propensity"):
+            propensity = train_propensity(ds, as_of=as_of, config=config, feature_config=fc)
+        results["propensity"] = propensity.report
+    try:
+        offers = offer_history(ds)
+    except NoOfferHistoryError as exc:
+        notes.append(str(exc))
+        results["bonus_models"] = {"status": "no offer history", "note": str(exc)}
+        return BonusTraining(book=None, results=results, notes=tuple(notes))
+    with stage("bonus: response model"):
+        response = train_response(ds, config=config, feature_config=fc)
+    results["response_model"] = response.report
+    decision = prepare_decision(ds, response.model, as_of=as_of, config=config, offers=offers)
+    ids = decision.candidates.customer_ids.cast(str).to_list()
+    book = OfferBook.from_decision(
+        decision,
+        cross_sell_item=_aligned(ids, cross_sell_item),
+        up_sell_item=_aligned(ids, up_sell_item),
+        min_roi=config.min_roi,
+    )
+    truth_root = ds.root / GROUND_TRUTH
+    if truth_root.is_dir():
+        from synth.response import ResponseTruth
+
+        with stage("bonus: policies vs the ground truth"):
+            comparison = evaluate_policies(decision, ResponseTruth.load(ds.root), config=config)
+        results["policies"] = comparison["policies"]
+        results["policy_comparison"] = {
+            k: v for k, v in comparison.items() if k not in ("policies", "plot")
+        }
+    else:
+        notes.append("no ground truth in this dataset: policies are not scored against an oracle")
+    return BonusTraining(book=book, results=results, notes=tuple(notes))
+
+
+def _aligned(ids: list[str], by_customer: dict[str, str] | None) -> np.ndarray | None:
+    if by_customer is None:
+        return None
+    return np.array([by_customer.get(c, "") for c in ids], dtype=object)
+
