@@ -12,8 +12,11 @@ CUSTOMER ?= 42
 CART    ?= 341
 CAMPAIGN ?= 5
 VERSION ?=
+BUDGET  ?= 50000
+SEGMENT ?= all
+CAMPAIGN_ID ?= demo
 
-.PHONY: install proto data validate features train evaluate promote serve ask report serve-check demo \
+.PHONY: install proto data validate features train evaluate promote serve ask campaign report serve-check demo \
 	test test-slow lint bench clean
 
 $(BIN)/offers: pyproject.toml
@@ -51,6 +54,10 @@ serve: install  ## run the gRPC service on the champion model
 ask: install  ## one GetOffers call to a running service
 	$(OFFERS) ask --target 127.0.0.1:$(PORT) --customer $(CUSTOMER) --cart $(CART)
 
+campaign: install  ## a budgeted offer plan for a segment over the champion model
+	$(OFFERS) campaign --budget $(BUDGET) --segment $(SEGMENT) --campaign-id $(CAMPAIGN_ID) \
+		--out $(DEMO)/campaign-$(CAMPAIGN_ID).csv
+
 report: install  ## campaign result and KPI reports for the demo data
 	$(OFFERS) report campaign --data $(DATA) --campaign-id $(CAMPAIGN) --out $(DEMO)/report/campaign
 	$(OFFERS) report kpi --data $(DATA) --out $(DEMO)/report/kpi
@@ -62,7 +69,7 @@ serve-check: install
 	$(OFFERS) ask --target 127.0.0.1:$(PORT) --customer $(CUSTOMER) --cart $(CART) -k 3 \
 		--wait 120; rc=$$?; kill $$(cat $(DEMO)/serve.pid); wait; exit $$rc
 
-demo: data validate features train serve-check  ## the main job end to end on synthetic data
+demo: data validate features train campaign serve-check  ## the main job end to end on synthetic data
 	@echo "demo done: data, features, report and model bundle under $(DEMO); MLflow in mlflow.db"
 
 test: install

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from features.progress import configure_logging
+from offers.env import quiet_third_party
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -153,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    quiet_third_party()
     from features.dataset import DatasetError
 
     try:
