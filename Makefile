@@ -16,7 +16,7 @@ BUDGET  ?= 50000
 SEGMENT ?= all
 CAMPAIGN_ID ?= demo
 
-.PHONY: install proto data validate features train evaluate promote serve ask campaign report serve-check demo \
+.PHONY: install proto data validate features train evaluate uplift promote serve ask campaign report serve-check demo \
 	test test-slow lint bench clean
 
 $(BIN)/offers: pyproject.toml
@@ -44,6 +44,10 @@ train: install  ## train, evaluate, register in MLflow and promote if not worse
 
 evaluate: install  ## offline evaluation report (ours vs baselines) for DATA
 	$(OFFERS) evaluate --data $(DATA) --out $(DEMO)/evaluation
+
+SHARED  ?= ../shared/data
+uplift: install  ## response models on the real experiments (Hillstrom, dunnhumby)
+	$(OFFERS) evaluate-uplift --src $(SHARED) --out $(DEMO)/uplift
 
 promote: install  ## make VERSION the champion if it is not worse (FORCE=1 to insist)
 	$(OFFERS) promote --version $(VERSION) $(if $(FORCE),--force,)
