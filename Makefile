@@ -62,9 +62,12 @@ campaign: install  ## a budgeted offer plan for a segment over the champion mode
 	$(OFFERS) campaign --budget $(BUDGET) --segment $(SEGMENT) --campaign-id $(CAMPAIGN_ID) \
 		--out $(DEMO)/campaign-$(CAMPAIGN_ID).csv
 
-report: install  ## campaign result and KPI reports for the demo data
-	$(OFFERS) report campaign --data $(DATA) --campaign-id $(CAMPAIGN) --out $(DEMO)/report/campaign
-	$(OFFERS) report kpi --data $(DATA) --out $(DEMO)/report/kpi
+report: campaign  ## play the demo campaign out (synthetic world), then its result and KPI reports
+	$(OFFERS) playout --data $(DATA) --campaign $(DEMO)/campaign-$(CAMPAIGN_ID).csv \
+		--campaign-id $(CAMPAIGN_ID) --out $(DEMO)/after-campaign
+	$(OFFERS) report campaign --data $(DEMO)/after-campaign --campaign-id $(CAMPAIGN_ID) \
+		--out $(DEMO)/report/campaign
+	$(OFFERS) report kpi --data $(DEMO)/after-campaign --out $(DEMO)/report/kpi
 
 # serve in the background, answer one real gRPC request, stop the server
 serve-check: install
@@ -73,7 +76,7 @@ serve-check: install
 	$(OFFERS) ask --target 127.0.0.1:$(PORT) --customer $(CUSTOMER) --cart $(CART) -k 3 \
 		--wait 120; rc=$$?; kill $$(cat $(DEMO)/serve.pid); wait; exit $$rc
 
-demo: data validate features train campaign serve-check  ## the main job end to end on synthetic data
+demo: data validate features train campaign report serve-check  ## the main job end to end on synthetic data
 	@echo "demo done: data, features, report and model bundle under $(DEMO); MLflow in mlflow.db"
 
 test: install

@@ -40,8 +40,10 @@ def scan_raw(root: Path, table: str) -> pl.LazyFrame | None:
     path = table_path(root, table)
     if path is None:
         return None
-    source = str(path / "*.parquet") if path.is_dir() else str(path)
-    return pl.scan_parquet(source)
+    if path.is_dir():
+        # parts may differ in optional columns: a column a part lacks reads as null
+        return pl.scan_parquet(str(path / "*.parquet"), missing_columns="insert")
+    return pl.scan_parquet(str(path))
 
 
 def coerce_expr(name: str, kind: Kind, stored: pl.DataType) -> pl.Expr:

@@ -75,6 +75,37 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playout(args: argparse.Namespace) -> int:
+    """Play a campaign plan out under the synthetic world's ground truth."""
+    from datetime import datetime
+
+    from features.build import default_as_of
+    from features.dataset import load_dataset
+    from synth.playout import played_out_dataset
+
+    plan = (
+        pl.read_parquet(args.campaign)
+        if args.campaign.suffix == ".parquet"
+        else (pl.read_csv(args.campaign, schema_overrides={"customer_id": pl.String}))
+    )
+    start = (
+        datetime.fromisoformat(args.start) if args.start else default_as_of(load_dataset(args.data))
+    )
+    offers, lines = played_out_dataset(
+        Path(args.data),
+        plan,
+        Path(args.out),
+        start=start,
+        seed=args.seed,
+        campaign_id=args.campaign_id,
+    )
+    print(
+        f"played out campaign {args.campaign_id} from {start:%Y-%m-%d}: {offers:,} offers, "
+        f"{lines:,} purchase lines; world with the campaign in {args.out}"
+    )
+    return 0
+
+
 def add_campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `offers campaign`."""
     p = sub.add_parser("campaign", help="budgeted bonus offers for a customer list or segment")
@@ -88,3 +119,14 @@ def add_campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--model-cache", default="build/service/models")
     p.add_argument("--out", required=True, type=Path, help=".parquet or .csv")
     p.set_defaults(func=cmd_campaign)
+
+    p = sub.add_parser(
+        "playout", help="synthetic world only: play a campaign plan out under the ground truth"
+    )
+    p.add_argument("--data", required=True, type=Path, help="a world made by `offers synth`")
+    p.add_argument("--campaign", required=True, type=Path, help="plan from `offers campaign`")
+    p.add_argument("--campaign-id", required=True)
+    p.add_argument("--start", help="campaign start (default: day after the last purchase)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path, help="folder for the world + campaign")
+    p.set_defaults(func=cmd_playout)

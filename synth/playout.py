@@ -24,7 +24,9 @@ treated-minus-control conversion estimates `true_effect`.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -249,3 +251,53 @@ def _catalogue(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     if np.isnan(margin).any() or active[Col.MARGIN].null_count():
         raise PlayoutError("items.margin: null for some active item; the true margin is unknown")
     return price, margin
+
+
+def played_out_dataset(
+    root: Path,
+    campaign: pl.DataFrame,
+    out: Path,
+    *,
+    start: datetime,
+    seed: int,
+    campaign_id: str,
+) -> tuple[int, int]:
+    """Copy the world at ``root`` to ``out`` with the campaign's offers and purchases added.
+
+    Customers the plan does not contact (offer type ``none`` and not control) are not part of
+    the campaign and are left out. Written to a temp folder beside ``out``, then renamed, so
+    ``out`` is never half written. Returns (offers rows, transaction lines) added.
+    """
+    from synth.response import ResponseTruth
+
+    contacted = campaign.filter(
+        (pl.col(Col.OFFER_TYPE) != OfferType.NONE) | pl.col(Col.CONTROL).cast(pl.Boolean)
+    )
+    truth = ResponseTruth.load(root)
+    items = pl.read_parquet(root / "items.parquet")
+    offers, tx = play_out(
+        truth, contacted, start=start, seed=seed, campaign_id=campaign_id, items=items
+    )
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(root, tmp)
+    parts = tmp / "transactions"
+    if not parts.is_dir():
+        parts.mkdir()
+        (tmp / "transactions.parquet").rename(parts / "part-00000.parquet")
+    schema = pl.read_parquet_schema(next(iter(sorted(parts.glob("*.parquet")))))
+    aligned = tx.select(
+        pl.col(c).cast(t) if c in tx.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    )
+    aligned.write_parquet(parts / f"part-{campaign_id}.parquet", compression="zstd")
+    history = pl.read_parquet(tmp / "offers.parquet")
+    pl.concat([history, offers], how="diagonal_relaxed").write_parquet(
+        tmp / "offers.parquet", compression="zstd"
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return offers.height, tx.height
