@@ -10,7 +10,6 @@ DATA    ?= $(DEMO)/data
 PORT    ?= 50051
 CUSTOMER ?= 42
 CART    ?= 341
-CAMPAIGN ?= 5
 VERSION ?=
 BUDGET  ?= 50000
 SEGMENT ?= all
