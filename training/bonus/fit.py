@@ -92,4 +92,3 @@ def _aligned(ids: list[str], by_customer: dict[str, str] | None) -> np.ndarray |
     if by_customer is None:
         return None
     return np.array([by_customer.get(c, "") for c in ids], dtype=object)
-

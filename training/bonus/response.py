@@ -3,11 +3,28 @@
 Training rows are the offer history: every offer joined with the customer's features as of
 the midnight that starts its send day (point in time: nothing the customer did after that day leaks
 in) and with their order value (`training.bonus.value`) as of the same cutoff. The label is
-``converted``. Inputs are the customer features, ``offer_type`` (categorical; the control
-hold-outs have type ``none`` and bonus 0 and teach the model the no-offer response) and
-``bonus`` with a monotone increasing constraint (more bonus never lowers the predicted
-response, for every customer). The incremental effect of an offer is
-``predict(type, bonus) - predict(none, 0)``.
+``converted``. Two structures (`BonusConfig.response_structure`), both never lowering the
+predicted response as the bonus rises, for every customer:
+
+- ``s_learner``: one booster on the customer features, ``offer_type`` (categorical; the
+  control hold-outs have type ``none`` and bonus 0 and teach it the no-offer response) and
+  ``bonus`` with a monotone increasing constraint.
+- ``curve`` (default): that booster gives only the no-offer response ``p0``; a second booster
+  (customer features and ``offer_type``, fitted on the treated rows with a custom log-loss
+  objective) gives the uplift amplitude ``a`` in (0, 1), and the bonus enters through a fixed
+  saturating curve (`BonusCurve`)::
+
+      p = p0 + (1 - p0) * a(x, type) * (m + (1 - m) * (1 - exp(-bonus / h(check))))
+
+  with ``h`` growing with the customer's expected check. Why: the single booster learnt the
+  bonus as a few steps shared by all customers (most customers got 300, few 500), and the
+  uplift came out shrunk; pooling every bonus level into one amplitude per customer and type,
+  with the shape fixed, is what a few thousand randomised offers can estimate. Measured on
+  20k-customer synthetic worlds (policy profit / oracle profit, worst budget): seed 7 (where
+  the curve settings were chosen) 0.765 -> 0.791, seed 11 (confirmation) 0.789 -> 0.810.
+  The price: the curve cannot express a contact that lowers the response (do-not-disturb).
+
+The incremental effect of an offer is ``predict(type, bonus) - predict(none, 0)``.
 
 Evaluation is by time: the last campaigns (send days) holding at least
 ``BonusConfig.response_test_share`` of the rows are held out; the model is fitted on the
@@ -27,14 +44,17 @@ rule-based offers of `training.bonus.policies` (it never invents a response).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any, Final
 
 import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from scipy.special import expit, logit
 
 from features.build import customer_features
 from features.columns import Col, OfferType
@@ -45,7 +65,10 @@ from training.bonus.config import BonusConfig
 from training.bonus.profit import Option
 from training.bonus.propensity import (
     FeatureEncoder,
+    booster_from_array,
+    booster_to_array,
     classification_report,
+    feature_config_from_state,
     lgb_params,
     split_holdout,
     train_binary,
@@ -54,6 +77,7 @@ from training.bonus.uplift_metrics import uplift_report
 from training.bonus.value import (
     RevenueRatios,
     Value,
+    ValuePriors,
     customer_value,
     fit_revenue_ratios,
 )
@@ -222,15 +246,139 @@ def offer_training_frame(
     return OfferFrame(frame, feature_columns, missing)
 
 
+STATE_KIND = "bonus_response"
+STATE_VERSION = 1
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class BonusCurve:
+    """The saturating shape of the response to a bonus, 0 at no contact and 1 at saturation.
+
+    ``shape(b) = message + (1 - message) * (1 - exp(-b / h))`` with the half-saturation bonus
+    ``h = half_share * reference_check * (check / reference_check) ** check_power`` (``h`` is
+    reached at ``shape = message + (1 - message) * 0.63``): a bigger spender needs a bigger
+    bonus to be moved as much. ``reference_check`` is the mean expected check of the rows
+    the model was fitted on; ``check`` below 5% of it counts as 5%.
+    """
+
+    half_share: float
+    check_power: float
+    message: float
+    reference_check: float
+
+    def half(self, check: npt.ArrayLike) -> FloatArray:
+        """Half-saturation bonus (points) of each customer's expected check."""
+        ref = self.reference_check
+        c = np.maximum(np.nan_to_num(np.asarray(check, dtype=np.float64), nan=ref), 0.05 * ref)
+        return np.asarray(self.half_share * ref * (c / ref) ** self.check_power, dtype=np.float64)
+
+    def shape(self, bonus: npt.ArrayLike, check: npt.ArrayLike) -> FloatArray:
+        """The curve at ``bonus`` points for each customer (non-decreasing in ``bonus``)."""
+        b = np.asarray(bonus, dtype=np.float64)
+        saturation = -np.expm1(-b / self.half(check))
+        return np.asarray(self.message + (1.0 - self.message) * saturation, dtype=np.float64)
+
+    def state(self) -> dict[str, float]:
+        """JSON-able form."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BonusCurve:
+        """Inverse of `state`."""
+        return cls(
+            half_share=float(state["half_share"]),
+            check_power=float(state["check_power"]),
+            message=float(state["message"]),
+            reference_check=float(state["reference_check"]),
+        )
+
+
 @dataclass(frozen=True)
 class ResponseModel:
-    """Fitted response model: feature encoder, offer-type vocabulary, booster, revenue ratios."""
+    """Fitted response model: feature encoder, offer-type vocabulary, booster, revenue ratios.
+
+    Two structures (`BonusConfig.response_structure`):
+
+    - S-learner (``uplift`` is None): ``booster`` scores (features, offer_type, bonus).
+    - curve (default): ``booster`` gives the no-offer response ``p0`` (its offer type ``none``
+      at bonus 0) and ``uplift`` the amplitude ``a`` in (0, 1) from (features, offer_type);
+      ``p = p0 + (1 - p0) * a * curve.shape(bonus, expected_check)``.
+
+    ``value_priors`` are the population order value figures over the whole history (what
+    customers without orders are valued at); a served decision may pass them to
+    `training.bonus.value.customer_value` when it cannot recompute them.
+    """
 
     encoder: FeatureEncoder
     offer_types: tuple[str, ...]  # code = position; "none" first
     booster: lgb.Booster
     ratios: RevenueRatios
     feature_config: FeatureConfig
+    value_priors: ValuePriors | None = None
+    uplift: lgb.Booster | None = None
+    uplift_init: float = 0.0  # the uplift booster's starting raw score (not in its text)
+    curve: BonusCurve | None = None
+
+    @property
+    def structure(self) -> str:
+        """``"curve"`` or ``"s_learner"``."""
+        return "s_learner" if self.uplift is None else "curve"
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(params, arrays)`` for the artifact bundle: JSON-able params, booster as text."""
+        params: dict[str, Any] = {
+            "kind": STATE_KIND,
+            "version": STATE_VERSION,
+            "encoder": self.encoder.state(),
+            "offer_types": list(self.offer_types),
+            "ratios": self.ratios.state(),
+            "feature_config": dataclasses.asdict(self.feature_config),
+            "value_priors": None if self.value_priors is None else self.value_priors.state(),
+            "structure": self.structure,
+            "uplift_init": self.uplift_init,
+            "curve": None if self.curve is None else self.curve.state(),
+        }
+        arrays = {"booster": booster_to_array(self.booster)}
+        if self.uplift is not None:
+            arrays["uplift"] = booster_to_array(self.uplift)
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> ResponseModel:
+        """Inverse of `state`; a state of another kind or version is a `ResponseModelError`."""
+        kind, version = params.get("kind"), params.get("version")
+        if kind != STATE_KIND or version != STATE_VERSION:
+            raise ResponseModelError(
+                f"response model state: expected kind {STATE_KIND!r} version {STATE_VERSION}, "
+                f"got kind {kind!r} version {version!r}"
+            )
+        if "booster" not in arrays:
+            raise ResponseModelError("response model state: the arrays lack 'booster'")
+        offer_types = tuple(str(t) for t in params["offer_types"])
+        if not offer_types or offer_types[0] != OfferType.NONE:
+            raise ResponseModelError(
+                f"response model state: offer_types must start with {OfferType.NONE!r}, "
+                f"got {list(offer_types)}"
+            )
+        priors = params.get("value_priors")
+        structure = params.get("structure", "s_learner")
+        if structure == "curve" and ("uplift" not in arrays or params.get("curve") is None):
+            raise ResponseModelError(
+                "response model state: structure 'curve' needs the 'uplift' array and 'curve'"
+            )
+        curve = params.get("curve")
+        return cls(
+            encoder=FeatureEncoder.from_state(params["encoder"]),
+            offer_types=offer_types,
+            booster=booster_from_array(arrays["booster"]),
+            ratios=RevenueRatios.from_state(params["ratios"]),
+            feature_config=feature_config_from_state(params["feature_config"]),
+            value_priors=None if priors is None else ValuePriors.from_state(priors),
+            uplift=booster_from_array(arrays["uplift"]) if structure == "curve" else None,
+            uplift_init=float(params.get("uplift_init", 0.0)),
+            curve=BonusCurve.from_state(curve) if structure == "curve" and curve else None,
+        )
 
     @property
     def known_types(self) -> frozenset[str]:
@@ -240,15 +388,46 @@ class ResponseModel:
     def _base_matrix(self, features: pl.DataFrame) -> FloatArray:
         return _base_matrix(self.encoder, features)
 
-    def _predict(self, base: FloatArray, offer_type: str, bonus: float) -> FloatArray:
+    def _code(self, offer_type: str) -> float:
         if offer_type not in self.offer_types:
             raise ResponseModelError(
                 f"offer_type {offer_type!r} never appears in the offer history; its response "
                 f"is unknown (known: {sorted(self.offer_types)})"
             )
-        base[:, -2] = float(self.offer_types.index(offer_type))
-        base[:, -1] = float(bonus)
+        return float(self.offer_types.index(offer_type))
+
+    def _p_none(self, base: FloatArray) -> FloatArray:
+        base[:, -2] = 0.0
+        base[:, -1] = 0.0
         return np.asarray(self.booster.predict(base), dtype=np.float64)
+
+    def _amplitude(self, base: FloatArray, code: float | FloatArray) -> FloatArray:
+        """The uplift amplitude ``a`` in (0, 1) of the curve structure."""
+        assert self.uplift is not None
+        base[:, -2] = code
+        raw = self.uplift.predict(base[:, :-1], raw_score=True)
+        return np.asarray(expit(np.asarray(raw) + self.uplift_init), dtype=np.float64)
+
+    def _check(self, base: FloatArray) -> FloatArray:
+        return base[:, self.encoder.names.index(Value.EXPECTED_CHECK)]
+
+    def _predict(self, base: FloatArray, offer_type: str, bonus: float) -> FloatArray:
+        code = self._code(offer_type)
+        if self.uplift is None:
+            base[:, -2] = code
+            base[:, -1] = float(bonus)
+            return np.asarray(self.booster.predict(base), dtype=np.float64)
+        p0 = self._p_none(base)
+        if offer_type == OfferType.NONE:
+            return p0
+        return self._curve_p(p0, self._amplitude(base, code), bonus, self._check(base))
+
+    def _curve_p(
+        self, p0: FloatArray, amplitude: FloatArray, bonus: float | FloatArray, check: FloatArray
+    ) -> FloatArray:
+        assert self.curve is not None
+        shape = self.curve.shape(bonus, check)
+        return np.asarray(p0 + (1.0 - p0) * amplitude * shape, dtype=np.float64)
 
     def predict(self, features: pl.DataFrame, offer_type: str, bonus: float) -> FloatArray:
         """P(convert) of every row of ``features`` given ``offer_type`` with ``bonus`` points."""
@@ -260,9 +439,32 @@ class ResponseModel:
         """``(p[n, m], p_none[n])``: P(convert) per option column and without an offer."""
         base = self._base_matrix(features)
         p = np.empty((features.height, len(options)))
+        if self.uplift is None:
+            for j, option in enumerate(options):
+                p[:, j] = self._predict(base, option.offer_type, option.bonus)
+            return p, self._predict(base, OfferType.NONE, 0.0)
+        p0 = self._p_none(base)
+        check = self._check(base)
+        amplitude: dict[str, FloatArray] = {}
         for j, option in enumerate(options):
-            p[:, j] = self._predict(base, option.offer_type, option.bonus)
-        return p, self._predict(base, OfferType.NONE, 0.0)
+            if option.offer_type == OfferType.NONE:
+                p[:, j] = p0
+                continue
+            if option.offer_type not in amplitude:
+                amplitude[option.offer_type] = self._amplitude(base, self._code(option.offer_type))
+            p[:, j] = self._curve_p(p0, amplitude[option.offer_type], option.bonus, check)
+        return p, p0
+
+    def predict_rows(self, frame: pl.DataFrame) -> FloatArray:
+        """P(convert) of offer rows, each under its own offer_type and bonus."""
+        x = self.matrix(frame)
+        if self.uplift is None:
+            return np.asarray(self.booster.predict(x), dtype=np.float64)
+        code = x[:, -2].copy()
+        bonus = x[:, -1].copy()
+        p0 = self._p_none(x.copy())
+        p = self._curve_p(p0, self._amplitude(x, code), bonus, self._check(x))
+        return np.where(code == 0.0, p0, p)
 
     def matrix(self, frame: pl.DataFrame) -> FloatArray:
         """Model inputs of offer rows (features + offer_type code + bonus)."""
@@ -333,7 +535,76 @@ def _fit(
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
     if best != booster.current_iteration():
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    return ResponseModel(encoder, offer_types, booster, ratios, feature_config), best
+    model = ResponseModel(encoder, offer_types, booster, ratios, feature_config)
+    if config.response_structure == "curve":
+        uplift, init, curve = _fit_curve(encoder, x, y, booster, config, best)
+        model = dataclasses.replace(model, uplift=uplift, uplift_init=init, curve=curve)
+    return model, best
+
+
+def _curve_objective(
+    p0: FloatArray, shape: FloatArray
+) -> Callable[[FloatArray, lgb.Dataset], tuple[FloatArray, FloatArray]]:
+    """Log-loss gradient and Fisher hessian of ``p = p0 + (1 - p0) * sigmoid(raw) * shape``."""
+
+    def objective(raw: FloatArray, data: lgb.Dataset) -> tuple[FloatArray, FloatArray]:
+        y = np.asarray(data.get_label(), dtype=np.float64)
+        s = expit(raw)
+        p = np.clip(p0 + (1.0 - p0) * s * shape, _EPS, 1.0 - _EPS)
+        dp = (1.0 - p0) * shape * s * (1.0 - s)
+        w = 1.0 / (p * (1.0 - p))
+        return (p - y) * w * dp, np.maximum(dp * dp * w, 1e-9)
+
+    return objective
+
+
+def _fit_curve(
+    encoder: FeatureEncoder,
+    x: FloatArray,
+    y: FloatArray,
+    booster: lgb.Booster,
+    config: BonusConfig,
+    rounds: int,
+) -> tuple[lgb.Booster, float, BonusCurve]:
+    """The uplift amplitude booster on the treated rows, given ``p0`` from ``booster``."""
+    names = encoder.names
+    if Value.EXPECTED_CHECK not in names:
+        raise ResponseModelError(
+            f"the curve response needs the {Value.EXPECTED_CHECK!r} feature; use "
+            "response_structure='s_learner' without it"
+        )
+    check_col = names.index(Value.EXPECTED_CHECK)
+    treated = x[:, -2] != 0.0
+    if not treated.any():
+        raise ResponseModelError("the offer history has no treated rows to learn an uplift from")
+    xt = x[treated]
+    none = xt.copy()
+    none[:, -2:] = 0.0
+    p0 = np.asarray(booster.predict(none), dtype=np.float64)
+    checks = x[:, check_col]
+    reference = float(np.nanmean(checks)) if np.isfinite(checks).any() else 1.0
+    curve = BonusCurve(
+        half_share=config.curve_half_share,
+        check_power=config.curve_check_power,
+        message=config.curve_message_share,
+        reference_check=max(reference, 1e-9),
+    )
+    shape = curve.shape(xt[:, -1], xt[:, check_col])
+    yt = y[treated]
+    # start from the mean amplitude: mean(y - p0) = a * mean((1 - p0) * shape)
+    start = float(np.mean(yt - p0)) / max(float(np.mean((1.0 - p0) * shape)), _EPS)
+    init = float(logit(min(max(start, 0.01), 0.9)))
+    params = lgb_params(config.lgbm, objective=_curve_objective(p0, shape))
+    train = lgb.Dataset(
+        xt[:, :-1],
+        label=yt,
+        init_score=np.full(xt.shape[0], init),
+        feature_name=[*names, OFFER_TYPE_INPUT],
+        categorical_feature=[*encoder.categorical_indices, len(names)],
+        free_raw_data=True,
+    )
+    uplift = lgb.train(params, train, num_boost_round=rounds)
+    return uplift, init, curve
 
 
 def _time_split(frame: pl.DataFrame, share: float) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -372,13 +643,12 @@ def uplift_scores(
     model: ResponseModel, frame: pl.DataFrame, arms: list[tuple[str, float, float]]
 ) -> FloatArray:
     """Arm-weighted mean predicted uplift of each row (the Qini ranking score)."""
-    base = model._base_matrix(frame)
-    none = model._predict(base, OfferType.NONE, 0.0)
-    score = np.zeros(frame.height)
-    for offer_type, bonus, weight in arms:
-        if offer_type in model.offer_types:
-            score += weight * (model._predict(base, offer_type, bonus) - none)
-    return score
+    known = [(t, b, w) for t, b, w in arms if t in model.offer_types]
+    if not known:
+        return np.zeros(frame.height)
+    p, none = model.predict_options(frame, [Option(t, b) for t, b, _ in known])
+    weights = np.array([w for _, _, w in known], dtype=np.float64)
+    return np.asarray((p - none[:, None]) @ weights, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -428,7 +698,7 @@ def train_response(
         )
         s.rows = train.height
     y_test = test.get_column(Col.CONVERTED).cast(pl.Float64).to_numpy()
-    p_test = np.asarray(model.booster.predict(model.matrix(test)), dtype=np.float64)
+    p_test = model.predict_rows(test)
     treated = test.get_column(Col.OFFER_TYPE).to_numpy() != OfferType.NONE
     arms = _arm_weights(test)
     scores = uplift_scores(model, test, arms)
@@ -448,6 +718,7 @@ def train_response(
         "test_rows": test.height,
         "test_from": str(test.get_column(SEND_DAY).min()),
         "best_iteration": best,
+        "structure": model.structure,
         "offer_types": list(offer_types),
         "conversion": classification_report(p_test, y_test),
         "uplift": uplift_report(scores, treated, y_test),
@@ -460,4 +731,17 @@ def train_response(
             encoder, offer_types, final_ratios, frame, config, feature_config, max(best, 1), 0
         )
         s.rows = frame.height
+    final = dataclasses.replace(final, value_priors=_latest_priors(ds, config))
+    report["value_priors"] = None if final.value_priors is None else final.value_priors.state()
     return ResponseResult(model=final, report=report)
+
+
+def _latest_priors(ds: Dataset, config: BonusConfig) -> ValuePriors:
+    """Population order value figures over every sale before the midnight after the last one."""
+    tx = ds.require("transactions", "order values (expected check and margin)")
+    last = tx.select(pl.col(Col.TS).max()).collect().item()
+    as_of = datetime.combine(last.date(), time()) + timedelta(days=1)
+    _, priors = customer_value(
+        ds, as_of=as_of, config=config, customers=pl.Series(Col.CUSTOMER, [], dtype=pl.String)
+    )
+    return priors

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +63,25 @@ class ValuePriors:
     orders: int
     lines_without_margin: int
 
+    def state(self) -> dict[str, float | int]:
+        """JSON-able form (for the artifact bundle)."""
+        return {
+            "check": self.check,
+            "margin_rate": self.margin_rate,
+            "orders": self.orders,
+            "lines_without_margin": self.lines_without_margin,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ValuePriors:
+        """Inverse of `state`."""
+        return cls(
+            check=float(state["check"]),
+            margin_rate=float(state["margin_rate"]),
+            orders=int(state["orders"]),
+            lines_without_margin=int(state["lines_without_margin"]),
+        )
+
 
 def _sale_lines(ds: Dataset, as_of: datetime, config: BonusConfig) -> tuple[pl.LazyFrame, int]:
     tx = ds.require("transactions", "order values (expected check and margin)")
@@ -85,12 +104,18 @@ def _sale_lines(ds: Dataset, as_of: datetime, config: BonusConfig) -> tuple[pl.L
 
 
 def customer_value(
-    ds: Dataset, *, as_of: datetime, config: BonusConfig, customers: pl.Series | None = None
+    ds: Dataset,
+    *,
+    as_of: datetime,
+    config: BonusConfig,
+    customers: pl.Series | None = None,
+    priors: ValuePriors | None = None,
 ) -> tuple[pl.DataFrame, ValuePriors]:
     """Expected check, margin rate and expected margin per customer (see the module doc).
 
     Rows: the given ``customers`` (in that order; customers without orders get the priors), or
-    every customer with a sale line before ``as_of``.
+    every customer with a sale line before ``as_of``. With ``priors`` (e.g. the ones a trained
+    model saved) the customers shrink toward those instead of the population of ``ds``.
     """
     lines, missing = _sale_lines(ds, as_of, config)
     orders = (
@@ -100,9 +125,12 @@ def customer_value(
     )
     if orders.height == 0:
         raise ValueModelError(f"{ds.root}: no sale lines before {as_of}; order values unknown")
-    prior_check = float(orders["_check"].mean())  # type: ignore[arg-type]
-    total_sales = float(orders["_check"].sum())
-    prior_rate = float(orders["_margin"].sum()) / total_sales if total_sales > 0 else 0.0
+    if priors is None:
+        prior_check = float(orders["_check"].mean())  # type: ignore[arg-type]
+        total_sales = float(orders["_check"].sum())
+        prior_rate = float(orders["_margin"].sum()) / total_sales if total_sales > 0 else 0.0
+    else:
+        prior_check, prior_rate = priors.check, priors.margin_rate
     k = config.value_prior_orders
     per = orders.group_by(Col.CUSTOMER).agg(
         pl.len().alias(Value.ORDERS),
@@ -135,8 +163,7 @@ def customer_value(
     )
     if k == 0 and out.get_column(Value.EXPECTED_CHECK).is_nan().any():
         raise ValueModelError("value_prior_orders = 0 leaves customers without orders unvalued")
-    priors = ValuePriors(prior_check, prior_rate, orders.height, missing)
-    return out, priors
+    return out, ValuePriors(prior_check, prior_rate, orders.height, missing)
 
 
 @dataclass(frozen=True)
@@ -149,6 +176,20 @@ class RevenueRatios:
     def of(self, offer_type: str) -> float:
         """The ratio of ``offer_type`` (the control ratio for a type never converted)."""
         return self.ratio.get(offer_type, self.ratio[OfferType.NONE])
+
+    def state(self) -> dict[str, dict[str, float] | dict[str, int]]:
+        """JSON-able form (for the artifact bundle)."""
+        return {"ratio": dict(self.ratio), "conversions": dict(self.conversions)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RevenueRatios:
+        """Inverse of `state`."""
+        ratio = {str(k): float(v) for k, v in state["ratio"].items()}
+        if OfferType.NONE not in ratio:
+            raise ValueModelError(f"revenue ratios: state lacks the {OfferType.NONE!r} ratio")
+        return cls(
+            ratio=ratio, conversions={str(k): int(v) for k, v in state["conversions"].items()}
+        )
 
 
 def fit_revenue_ratios(frame: pl.DataFrame, config: BonusConfig) -> RevenueRatios:

@@ -165,6 +165,7 @@ def test_end_to_end_against_the_synthetic_oracle(tmp_path: Path) -> None:
     decision = prepare_decision(ds, model, as_of=as_of, config=config, offers=offer_history(ds))
     result = evaluate_policies(decision, truth, config=config)
     targets = result["targets"]
-    # measured ~0.7 of the oracle on worlds of this size; the uniform bonus is far behind
-    assert targets["min_ours_vs_oracle"] > 0.5
+    # measured on this world (curve response model): 0.74-0.76 of the oracle's profit at
+    # every budget and 2.3-7.6x the best uniform cashback; 20k-customer worlds reach 0.79-0.86
+    assert targets["min_ours_vs_oracle"] > 0.65
     assert targets["min_ours_vs_uniform"] > 1.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from features.columns import Col, OfferType
 from features.dataset import load_dataset, write_parquet_atomic
 from training.bonus.config import BonusConfig
-from training.bonus.value import Value, ValueModelError, customer_value, fit_revenue_ratios
+from training.bonus.value import (
+    RevenueRatios,
+    Value,
+    ValueModelError,
+    ValuePriors,
+    customer_value,
+    fit_revenue_ratios,
+)
 
 AS_OF = datetime(2025, 3, 1)
 
@@ -82,3 +90,30 @@ def test_revenue_ratios_shrink_toward_the_control_ratio() -> None:
     assert ratios.of(OfferType.NONE) == pytest.approx(5 / 3)
     assert ratios.of(OfferType.SPEND_THRESHOLD) == pytest.approx((400 + 500 / 3) / 200)
     assert ratios.of(OfferType.CASHBACK) == pytest.approx(5 / 3)  # never converted
+
+
+def test_saved_priors_replace_the_population_of_the_dataset(tmp_path: Path) -> None:
+    ds = load_dataset(_dataset(tmp_path))
+    config = BonusConfig(value_prior_orders=1.0)
+    saved = ValuePriors(check=1000.0, margin_rate=0.1, orders=7, lines_without_margin=0)
+    value, priors = customer_value(
+        ds, as_of=AS_OF, config=config, customers=pl.Series(["b", "new"]), priors=saved
+    )
+    rows = {r[Col.CUSTOMER]: r for r in value.iter_rows(named=True)}
+    # b: one order of 100 with margin 25, shrunk toward the saved 1000 at 10%
+    assert rows["b"][Value.EXPECTED_CHECK] == pytest.approx((100 + 1000) / 2)
+    assert rows["b"][Value.MARGIN_RATE] == pytest.approx((25 + 100) / (100 + 1000))
+    assert rows["new"][Value.EXPECTED_CHECK] == pytest.approx(1000)
+    assert (priors.check, priors.margin_rate) == (1000.0, 0.1)
+
+
+def test_priors_and_ratios_round_trip_through_json() -> None:
+    priors = ValuePriors(check=123.5, margin_rate=0.31, orders=40, lines_without_margin=2)
+    assert ValuePriors.from_state(json.loads(json.dumps(priors.state()))) == priors
+    ratios = RevenueRatios(
+        ratio={OfferType.NONE: 1.1, OfferType.CASHBACK: 1.3}, conversions={"none": 5, "x": 2}
+    )
+    again = RevenueRatios.from_state(json.loads(json.dumps(ratios.state())))
+    assert again == ratios
+    with pytest.raises(ValueModelError, match="'none'"):
+        RevenueRatios.from_state({"ratio": {"cashback": 1.0}, "conversions": {}})
