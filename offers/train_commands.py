@@ -85,7 +85,7 @@ def cmd_evaluate_uplift(args: argparse.Namespace) -> int:
     """Response models on the real experiments: Hillstrom uplift benchmark, dunnhumby report."""
     from training.bonus.dunnhumby import dunnhumby_response_report
     from training.bonus.hillstrom import uplift_benchmark
-    from training.evaluation.report import metric_summary, render_report
+    from training.evaluation.report import render_report
     from training.registry import log_report_run
 
     work = Path(args.out) / "work"
@@ -101,11 +101,15 @@ def cmd_evaluate_uplift(args: argparse.Namespace) -> int:
     for name, m in bench["models"].items():
         q = m["qini_auc"]
         print(f"  {name:<12} {q['mean']:.4f} +- {q['sd']:.4f}")
+    metrics = {
+        f"hillstrom.{name}.qini_auc": float(m["qini_auc"]["mean"])
+        for name, m in bench["models"].items()
+    }
     run_id = log_report_run(
         tracking_config(),
         kind="uplift",
         params={"src": str(args.src), "seeds": args.seeds},
-        metrics=metric_summary(results),
+        metrics=metrics,
         report_files=files,
         run_name="uplift on real data",
     )

@@ -73,9 +73,11 @@ def render_report(
     non-finite numbers are written as ``null``. ``ours`` names the model to list first and
     mark as ours; every other model is a baseline beside it.
     """
-    models = results.get("models")
-    if not isinstance(models, Mapping) or not models:
-        raise ReportError("results['models']: no model results to report")
+    models = results.get("models", {})
+    if not isinstance(models, Mapping):
+        raise ReportError("results['models']: expected a mapping of model results")
+    if not results:
+        raise ReportError("results: nothing to report")
     if ours is not None and ours not in models:
         raise ReportError(f"ours={ours!r} is not among the models {sorted(models)}")
     order = [ours] if ours else []
@@ -92,7 +94,8 @@ def render_report(
     if fingerprint:
         body.append("<h2>Data fingerprint</h2>")
         body.append(_kv_table(_flatten(fingerprint)))
-    body.extend(_model_sections(models, order, colours, ours))
+    if models:
+        body.extend(_model_sections(models, order, colours, ours))
     if isinstance(results.get("segments"), Mapping) and results["segments"]:
         body.extend(_segment_section(results["segments"], order, colours, ours))
     for name, value in results.items():

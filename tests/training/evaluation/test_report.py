@@ -183,9 +183,19 @@ def test_metrics_json_writes_non_finite_numbers_as_null(tmp_path: Path) -> None:
     assert "<td>—</td><td>0.5000</td>" in html_path.read_text(encoding="utf-8")
 
 
-def test_results_without_models_are_an_error(tmp_path: Path) -> None:
+def test_empty_results_and_malformed_models_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="nothing to report"):
+        render_report({}, tmp_path, title="t")
     with pytest.raises(ReportError, match=r"results\['models'\]"):
-        render_report({"split": {}}, tmp_path, title="t")
+        render_report({"models": [1, 2]}, tmp_path, title="t")
+
+
+def test_a_report_of_other_sections_only_renders_them(tmp_path: Path) -> None:
+    results = {"uplift_benchmark": {"models": {"ours": {"qini_auc": {"mean": 0.036}}}}}
+    html_path, _ = render_report(results, tmp_path, title="uplift")
+    html = html_path.read_text(encoding="utf-8")
+    assert "Uplift benchmark" in html or "uplift_benchmark" in html
+    assert "0.036" in html
 
 
 def test_metric_summary_flattens_every_number() -> None:
