@@ -1,27 +1,46 @@
 """gRPC service throughput and latency, from a client in another process.
 
-Today it measures the transport ceiling: the ``Ping`` RPC (an echo that touches no engine)
-at several client concurrencies. Whatever GetOffers achieves later is bounded by these figures.
+Two engines on the same server stack:
 
-To add a workload with a real engine: put an engine factory in `ENGINES` and a request builder
-in `WORKLOADS` (both module-level, so the spawned client process can find them by name), then
-add the pair to `RUNS`.
+- ``none``: no engine loaded; ``Ping`` (an echo) is the transport ceiling.
+- ``bundle_1m``: the real `BundleEngine` over a 1M customers x 100k items model: random but
+  realistic purchases (power-law items and customers, baskets with companion items, ~10M
+  customer-item pairs), the real CrossSell and UpSell models fitted on them (each with its
+  ALS), random top-100 recommendation lists, segments, and an offer book of 1M x 40 options.
+  Building it takes a few minutes, so the built engine is cached under ``$OFFERS_BENCH_CACHE``
+  (default ``/tmp/offer-engine-bench/service_1m``) and reused while this file is unchanged
+  in its world parameters.
+
+For each engine: ``Ping`` and ``GetOffers`` at each concurrency of `CONCURRENCY` (same client,
+same server), reporting requests/s, p50, p99 and server RSS; then one ``StreamCampaignOffers``
+to every customer (time from request to the last message received by the client).
+
+To add a workload: put an engine factory in `ENGINES` and a request builder in `WORKLOADS`
+(module-level, so the spawned client process finds them by name), and add the pair to `RUNS`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing as mp
+import os
 import resource
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
 
+from features.columns import OfferType
+from service.bundle_engine import BundleEngine
 from service.config import ServiceConfig
 from service.engine import OfferEngine
 from service.gen.offers.v1 import offers_pb2 as pb
@@ -29,49 +48,442 @@ from service.gen.offers.v1 import offers_pb2_grpc as pb_grpc
 from service.hotswap import EngineHolder
 from service.metrics import percentile
 from service.server import create_server
+from training.bonus.book import OfferBook
+from training.campaign import Segments
+from training.recs.base import IdMap, Interactions
+from training.recs.crosssell import TUNED_CROSS_SELL, CrossSell
+from training.recs.upsell import TUNED_UP_SELL, UpSell
 
 CONCURRENCY = (1, 8, 32, 64)
 WARMUP_S = 0.5
 MEASURE_S = 3.0
 
+# the 1M x 100k world ------------------------------------------------------------------------
+N_CUSTOMERS = 1_000_000
+N_ITEMS = 100_000
+N_CATEGORIES = 500
+N_ORDERS = 3_000_000
+BASKET_P = 0.3  # basket size ~ geometric(p): mean 1/p items
+COMPANION_SHARE = 0.4  # share of basket items drawn from the first item's companions
+TOP_K = 100
+SEED = 11
+WORLD_VERSION = 1  # bump when the generator changes: invalidates the cache
+AS_OF_DAY = 19_365.0  # epoch day (2023-01-08), one year of history before it
+CACHE = Path(os.environ.get("OFFERS_BENCH_CACHE", "/tmp/offer-engine-bench/service_1m"))
+
+# the offer book: (offer type, bonus levels) -> 40 options per customer
+BOOK_OPTIONS: tuple[tuple[str, tuple[float, ...]], ...] = (
+    (OfferType.CASHBACK, (25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0)),
+    (OfferType.SPEND_THRESHOLD, (25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0)),
+    (OfferType.CROSS_SELL, (25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0)),
+    (OfferType.UP_SELL, (25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0)),
+    (OfferType.REACTIVATION, (50.0, 100.0, 200.0, 300.0)),
+    (OfferType.EXPIRING_POINTS, (0.0, 0.0, 0.0, 0.0)),
+)
+RFM_GROUPS = ("champions", "loyal", "potential", "new", "at_risk", "hibernating", "lost")
+LIFECYCLE = ("new", "active", "lapsing", "lost")
+
+
+def customer_ids(n: int = N_CUSTOMERS) -> np.ndarray:
+    """``c0000000``... (also what the client process builds its requests from)."""
+    return np.char.add("c", np.char.zfill(np.arange(n).astype(str), 7))
+
+
+def item_ids(n: int = N_ITEMS) -> np.ndarray:
+    """``i000000``..."""
+    return np.char.add("i", np.char.zfill(np.arange(n).astype(str), 6))
+
+
+def _power_law(rng: np.random.Generator, n: int, size: int, exponent: float) -> np.ndarray:
+    """Ranks drawn with P(rank r) ~ r^-exponent (rank 0 the most popular)."""
+    weights = 1.0 / np.arange(1, n + 1) ** exponent
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    return np.minimum(np.searchsorted(cdf, rng.random(size)), n - 1)
+
+
+def item_by_rank() -> np.ndarray:
+    """Item index of each popularity rank (popular items scattered over the catalogue)."""
+    return np.random.default_rng(SEED + 1).permutation(N_ITEMS)
+
+
+def build_interactions(seed: int = SEED) -> Interactions:
+    """3M baskets of 1M customers over 100k items: ~10M customer-item pairs."""
+    rng = np.random.default_rng(seed)
+    by_rank = item_by_rank()
+    # every customer orders at least once; the other orders follow a power law of activity
+    order_c = np.concatenate(
+        [
+            rng.permutation(N_CUSTOMERS),
+            rng.permutation(N_CUSTOMERS)[_power_law(rng, N_CUSTOMERS, N_ORDERS - N_CUSTOMERS, 0.5)],
+        ]
+    ).astype(np.int32)
+    order_day = AS_OF_DAY - 365.0 + rng.random(N_ORDERS) * 365.0
+    order_day = np.sort(order_day)  # orders in time order, as build_interactions sorts them
+    size = rng.geometric(BASKET_P, N_ORDERS)
+    o = np.repeat(np.arange(N_ORDERS, dtype=np.int64), size)
+    first_of = np.repeat(np.cumsum(size) - size, size)
+    first = by_rank[_power_law(rng, N_ITEMS, N_ORDERS, 1.0)]
+    companions = by_rank[_power_law(rng, N_ITEMS, N_ITEMS * 5, 1.0)].reshape(N_ITEMS, 5)
+    lines = by_rank[_power_law(rng, N_ITEMS, o.size, 1.0)]
+    head = np.arange(o.size) == first_of
+    lines[head] = first
+    anchor = first[o]
+    pick = ~head & (rng.random(o.size) < COMPANION_SHARE)
+    lines[pick] = companions[anchor[pick], rng.integers(0, 5, int(pick.sum()))]
+    baskets = sp.csr_matrix(
+        (np.ones(o.size, dtype=np.float32), (o, lines)), shape=(N_ORDERS, N_ITEMS)
+    )
+    baskets.sum_duplicates()
+    baskets.data[:] = 1.0
+    baskets.sort_indices()
+    bo = np.repeat(np.arange(N_ORDERS), np.diff(baskets.indptr))
+    pairs = (
+        pl.DataFrame({"c": order_c[bo], "i": baskets.indices, "day": order_day[bo]})
+        .group_by("c", "i")
+        .agg(n=pl.len(), first=pl.col("day").min(), last=pl.col("day").max())
+    )
+    rows, cols = pairs["c"].to_numpy(), pairs["i"].to_numpy()
+
+    def csr(values: np.ndarray, dtype: type) -> sp.csr_matrix:
+        m = sp.csr_matrix((values.astype(dtype), (rows, cols)), shape=(N_CUSTOMERS, N_ITEMS))
+        m.sort_indices()
+        return m
+
+    item_category = rng.integers(0, N_CATEGORIES, N_ITEMS).astype(np.int32)
+    category_scale = np.exp(rng.normal(3.0, 1.0, N_CATEGORIES))
+    return Interactions(
+        customers=IdMap(customer_ids()),
+        items=IdMap(item_ids()),
+        matrix=csr(pairs["n"].to_numpy(), np.float32),
+        first_day=csr(pairs["first"].to_numpy(), np.float64),
+        last_day=csr(pairs["last"].to_numpy(), np.float64),
+        baskets=baskets,
+        basket_customer=order_c,
+        basket_day=order_day,
+        categories=np.array([f"cat{c:03d}" for c in range(N_CATEGORIES)]),
+        item_category=item_category,
+        item_price=category_scale[item_category] * np.exp(rng.normal(0.0, 0.5, N_ITEMS)),
+        item_active=rng.random(N_ITEMS) < 0.97,
+        as_of=AS_OF_DAY,
+        stats={"pairs": int(pairs.height), "orders": N_ORDERS, "lines": int(baskets.nnz)},
+    )
+
+
+def build_book(ids: np.ndarray, seed: int = SEED) -> OfferBook:
+    """1M x 40 priced options (float32), well formed: profit = uplift * margin - cost."""
+    rng = np.random.default_rng(seed + 2)
+    n = ids.size
+    offer_types = np.array([t for t, levels in BOOK_OPTIONS for _ in levels], dtype=str)
+    bonus = np.array([b for _, levels in BOOK_OPTIONS for b in levels], dtype=np.float64)
+    m = bonus.size
+    margin = rng.lognormal(6.0, 0.6, n).astype(np.float32)[:, None]
+    base = rng.beta(1.0, 12.0, (n, 1)).astype(np.float32)
+    gain = rng.uniform(0.0, 0.12, (n, m)).astype(np.float32) * (
+        1.0 - np.exp(-bonus / 150.0) + 0.2
+    ).astype(np.float32)
+    uplift = gain.astype(np.float32)
+    cost = ((base + uplift) * 0.5 * bonus.astype(np.float32)).astype(np.float32)
+    profit = (uplift * margin - cost).astype(np.float32)
+    items = item_ids()
+    return OfferBook(
+        customer_ids=ids,
+        offer_types=offer_types,
+        bonus=bonus,
+        profit=profit,
+        cost=cost,
+        uplift=uplift,
+        mask=rng.random((n, m)) < 0.8,
+        threshold=rng.uniform(200.0, 2000.0, n).astype(np.float32),
+        channel=np.array(["email", "app", "sms", ""])[rng.integers(0, 4, n)],
+        item=items[rng.integers(0, N_ITEMS, (n, 2))],
+    )
+
+
+def build_segments(ids: np.ndarray, seed: int = SEED) -> Segments:
+    """Random RFM codes, groups and lifecycle stages."""
+    rng = np.random.default_rng(seed + 3)
+    n = ids.size
+    digits = rng.integers(1, 6, (n, 3)).astype(str)
+    code = np.char.add(np.char.add(np.char.add("R", digits[:, 0]), digits[:, 1]), digits[:, 2])
+    return Segments(
+        customer_ids=ids,
+        rfm_code=code,
+        rfm_group=np.array(RFM_GROUPS)[rng.integers(0, len(RFM_GROUPS), n)],
+        lifecycle_stage=np.array(LIFECYCLE)[rng.integers(0, len(LIFECYCLE), n)],
+    )
+
+
+def build_recommended(seed: int = SEED) -> np.ndarray:
+    """Distinct random top-100 lists per customer (popular items more often)."""
+    rng = np.random.default_rng(seed + 4)
+    by_rank = item_by_rank()
+    start = _power_law(rng, N_ITEMS, N_CUSTOMERS, 0.7)[:, None]
+    step = rng.integers(1, (N_ITEMS - 1) // TOP_K, N_CUSTOMERS)[:, None]
+    ranks = (start + step * np.arange(TOP_K)[None, :]) % N_ITEMS
+    recommended: np.ndarray = by_rank[ranks].astype(np.int32)
+    return recommended
+
+
+def _save(path: Path, engine: BundleEngine, seconds: dict[str, float]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {
+        "recommended": engine.recommended,
+        "popular": engine.popular,
+    }
+    params: dict[str, Any] = {"world_version": WORLD_VERSION, "seconds": seconds}
+    for name, model in (("cross_sell", engine.cross_sell), ("up_sell", engine.up_sell)):
+        p, a = model.state()
+        params[name] = p
+        arrays.update({f"{name}__{k}": v for k, v in a.items()})
+    assert engine.book is not None
+    p, a = engine.book.state()
+    params["book"] = p
+    arrays.update({f"book__{k}": v for k, v in a.items()})
+    seg = engine.segment_table
+    arrays.update(
+        {
+            "seg__rfm_code": seg.rfm_code,
+            "seg__rfm_group": seg.rfm_group,
+            "seg__lifecycle_stage": seg.lifecycle_stage,
+        }
+    )
+    tmp = path / "arrays.tmp"
+    tmp.mkdir(exist_ok=True)
+    for k, v in arrays.items():
+        np.save(tmp / f"{k}.npy", v, allow_pickle=False)
+    (tmp / "params.json").write_text(json.dumps(params))
+    final = path / "arrays"
+    if final.exists():
+        for f in final.iterdir():
+            f.unlink()
+        final.rmdir()
+    tmp.rename(final)
+
+
+def _load(path: Path) -> tuple[BundleEngine, dict[str, Any]] | None:
+    folder = path / "arrays"
+    if not (folder / "params.json").exists():
+        return None
+    params = json.loads((folder / "params.json").read_text())
+    if params.get("world_version") != WORLD_VERSION:
+        return None
+    arrays = {f.stem: np.load(f, allow_pickle=False) for f in folder.glob("*.npy")}
+
+    def sub(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    ids = customer_ids()
+    engine = BundleEngine(
+        version="bench",
+        customers=IdMap(ids),
+        items=IdMap(item_ids()),
+        recommended=arrays["recommended"],
+        popular=arrays["popular"],
+        cross_sell=CrossSell.from_state(params["cross_sell"], sub("cross_sell__")),
+        up_sell=UpSell.from_state(params["up_sell"], sub("up_sell__")),
+        segments=Segments(customer_ids=ids, **sub("seg__")),
+        as_of=datetime(2023, 1, 8),
+        book=OfferBook.from_state(params["book"], sub("book__")),
+    )
+    return engine, params
+
+
+def build_engine(cache: Path = CACHE) -> BundleEngine:
+    """The 1M x 100k engine (from the cache when built before); prints build figures."""
+    started = time.perf_counter()
+    loaded = _load(cache)
+    if loaded is not None:
+        engine, params = loaded
+        for k, v in params["seconds"].items():
+            print(f"build {k} (cached run): {v:.1f} s")
+        print(f"engine load from cache: {time.perf_counter() - started:.1f} s", flush=True)
+        return engine
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    data = build_interactions()
+    seconds["interactions"] = time.perf_counter() - t
+    print(f"interactions: {data.matrix.nnz} pairs, {data.baskets.nnz} basket lines", flush=True)
+    cross_sell, up_sell = CrossSell(TUNED_CROSS_SELL), UpSell(TUNED_UP_SELL)
+    for name, model in (("cross_sell_fit", cross_sell), ("up_sell_fit", up_sell)):
+        t = time.perf_counter()
+        model.fit(data)
+        seconds[name] = time.perf_counter() - t
+        print(f"build {name}: {seconds[name]:.1f} s", flush=True)
+    t = time.perf_counter()
+    ids = customer_ids()
+    popular = np.argsort(-cross_sell.popularity, kind="stable")[:TOP_K].astype(np.int32)
+    engine = BundleEngine(
+        version="bench",
+        customers=data.customers,
+        items=data.items,
+        recommended=build_recommended(),
+        popular=popular,
+        cross_sell=cross_sell,
+        up_sell=up_sell,
+        segments=build_segments(ids),
+        as_of=datetime(2023, 1, 8),
+        book=build_book(ids),
+    )
+    seconds["recommended_segments_book"] = time.perf_counter() - t
+    del data
+    t = time.perf_counter()
+    _save(cache, engine, seconds)
+    print(f"engine cached to {cache}: {time.perf_counter() - t:.1f} s", flush=True)
+    return engine
+
+
+# the benchmark ------------------------------------------------------------------------------
+
 # engine name -> factory (None: no engine loaded; enough for Ping)
-ENGINES: dict[str, Callable[[], OfferEngine] | None] = {"none": None}
+ENGINES: dict[str, Callable[[], OfferEngine] | None] = {
+    "none": None,
+    "bundle_1m": build_engine,
+}
+
+
+def _get_offers(stub: Any) -> Callable[[], Any]:
+    """GetOffers for random customers (2% unknown) with a 1-4 item cart, half with a view."""
+    rng = np.random.default_rng(os.getpid())
+    n = 4096
+    by_rank = item_by_rank()
+    items = item_ids()
+    custs = rng.integers(0, int(N_CUSTOMERS * 1.02), n)
+    sizes = rng.integers(1, 5, n)
+    draws = items[by_rank[_power_law(rng, N_ITEMS, int(sizes.sum()) + n, 1.0)]]
+    requests = []
+    at = 0
+    for r in range(n):
+        cart = draws[at : at + sizes[r]].tolist()
+        at += sizes[r]
+        viewed = str(draws[at]) if r % 2 else ""
+        at += 1
+        requests.append(
+            pb.GetOffersRequest(
+                customer_id=f"c{custs[r]:07d}",
+                context=pb.OfferContext(
+                    cart_item_ids=cart, viewed_item_id=viewed, channel=pb.CHANNEL_WEB
+                ),
+            )
+        )
+    state = {"i": 0}
+
+    def call() -> Any:
+        state["i"] = (state["i"] + 1) % n
+        return stub.GetOffers(requests[state["i"]])
+
+    return call
+
 
 # workload name -> (stub) -> async call issuing one request
 WORKLOADS: dict[str, Callable[[Any], Callable[[], Any]]] = {
     "ping": lambda stub: lambda: stub.Ping(pb.PingRequest(payload=b"x" * 16)),
+    "get_offers": _get_offers,
 }
 
-# (workload, engine) pairs measured by main()
-RUNS: tuple[tuple[str, str], ...] = (("ping", "none"),)
+# engine -> workloads at every concurrency, (workload, requests/s) at a fixed rate, and whether
+# to stream a campaign to every customer; all against one server holding the engine
+RUNS: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, float], ...], bool], ...] = (
+    ("none", ("ping",), (), False),
+    ("bundle_1m", ("ping", "get_offers"), (("get_offers", 1000.0), ("get_offers", 2000.0)), True),
+)
 
 
 def _client(port: int, workload: str, concurrency: int, out: Any) -> None:
     """Child process: ``concurrency`` concurrent callers for MEASURE_S after a warm-up."""
 
-    async def run() -> tuple[int, float, list[float]]:
+    async def run() -> tuple[int, float, list[float], int]:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
             call = WORKLOADS[workload](stub)
             latencies: list[float] = []
+            errors = 0
             start = time.perf_counter()
             measure_from = start + WARMUP_S
             end = measure_from + MEASURE_S
 
             async def caller() -> None:
+                nonlocal errors
                 while True:
                     t0 = time.perf_counter()
                     if t0 >= end:
                         return
-                    await call()
+                    try:
+                        await call()
+                    except grpc.aio.AioRpcError:
+                        errors += 1
+                        continue
                     if t0 >= measure_from:
                         latencies.append(time.perf_counter() - t0)
 
             await asyncio.gather(*(caller() for _ in range(concurrency)))
-            return len(latencies), MEASURE_S, latencies
+            return len(latencies), MEASURE_S, latencies, errors
 
-    n, seconds, latencies = asyncio.run(run())
-    out.put((n, seconds, sorted(latencies)))
+    n, seconds, latencies, errors = asyncio.run(run())
+    out.put((n, seconds, sorted(latencies), errors))
+
+
+def _rate_client(port: int, workload: str, rate: float, out: Any) -> None:
+    """Child process: requests started at a fixed ``rate`` per second (open loop).
+
+    Latency counts from the scheduled start, so a server falling behind shows up in the
+    percentiles instead of silently slowing the client down (no coordinated omission).
+    """
+
+    async def run() -> tuple[int, int, list[float], int]:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
+            call = WORKLOADS[workload](stub)
+            latencies: list[float] = []
+            errors = 0
+            start = time.perf_counter() + 0.1
+            total = int(rate * (WARMUP_S + MEASURE_S))
+            warm = int(rate * WARMUP_S)
+
+            async def one(n: int, due: float) -> None:
+                nonlocal errors
+                try:
+                    await call()
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    return
+                if n >= warm:
+                    latencies.append(time.perf_counter() - due)
+
+            tasks = []
+            for n in range(total):
+                due = start + n / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.ensure_future(one(n, due)))
+            await asyncio.gather(*tasks)
+            return total - warm, len(latencies), latencies, errors
+
+    sent, n, latencies, errors = asyncio.run(run())
+    out.put((sent, n, sorted(latencies), errors))
+
+
+def _stream_client(port: int, budget: float, out: Any) -> None:
+    """Child process: one campaign to every customer; time to the last message received."""
+    with grpc.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+    ) as channel:
+        stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
+        request = pb.CampaignRequest(
+            campaign_id="bench", budget=budget, control_share=0.05, segment="all"
+        )
+        request.channel = pb.CHANNEL_EMAIL
+        t0 = time.perf_counter()
+        first = None
+        n = offers = 0
+        for msg in stub.StreamCampaignOffers(request, timeout=600):
+            if first is None:
+                first = time.perf_counter() - t0
+            n += 1
+            offers += msg.offer_type != "none"
+        total = time.perf_counter() - t0
+    out.put((n, offers, first or 0.0, total))
 
 
 def _rss_mib() -> float:
@@ -81,42 +493,92 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def measure(workload: str, engine: str, concurrency: int, port: int) -> None:
+def measure(workload: str, engine: str, concurrency: int, port: int) -> dict[str, float]:
     """Run one client process against the running server and print its figures."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_client, args=(port, workload, concurrency, out))
     proc.start()
-    n, seconds, lat = out.get(timeout=120)
+    n, seconds, lat, errors = out.get(timeout=300)
     proc.join()
     tag = f"{workload}[{engine}] c={concurrency}"
-    print(f"{tag} throughput: {n / seconds:.0f} req/s")
-    print(f"{tag} p50: {percentile(lat, 50) * 1000:.3f} ms")
-    print(f"{tag} p99: {percentile(lat, 99) * 1000:.3f} ms")
+    fig = {
+        "rps": n / seconds,
+        "p50": percentile(lat, 50) * 1000,
+        "p99": percentile(lat, 99) * 1000,
+        "rss": _rss_mib(),
+    }
+    print(f"{tag} throughput: {fig['rps']:.0f} req/s")
+    print(f"{tag} p50: {fig['p50']:.3f} ms")
+    print(f"{tag} p99: {fig['p99']:.3f} ms")
+    print(f"{tag} errors: {errors}")
+    print(f"{tag} server rss: {fig['rss']:.1f} MiB", flush=True)
+    return fig
+
+
+def measure_rate(workload: str, engine: str, rate: float, port: int) -> dict[str, float]:
+    """Requests at a fixed rate from one client process; latency percentiles and RSS."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_rate_client, args=(port, workload, rate, out))
+    proc.start()
+    sent, n, lat, errors = out.get(timeout=300)
+    proc.join()
+    tag = f"{workload}[{engine}] rate={rate:.0f}/s"
+    fig = {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000}
+    print(f"{tag} answered: {n} of {sent} ({errors} errors)")
+    print(f"{tag} p50: {fig['p50']:.3f} ms")
+    print(f"{tag} p99: {fig['p99']:.3f} ms")
+    print(f"{tag} server rss: {_rss_mib():.1f} MiB", flush=True)
+    return fig
+
+
+def measure_stream(engine: str, port: int, budget: float = 5e7) -> None:
+    """One campaign to every customer, streamed to a client in another process."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_stream_client, args=(port, budget, out))
+    proc.start()
+    n, offers, first, total = out.get(timeout=900)
+    proc.join()
+    tag = f"stream_campaign[{engine}]"
+    print(f"{tag} messages: {n} ({offers} offers)")
+    print(f"{tag} first message: {first:.2f} s")
+    print(f"{tag} last message: {total:.2f} s ({n / max(total, 1e-9):.0f} msg/s)")
     print(f"{tag} server rss: {_rss_mib():.1f} MiB", flush=True)
 
 
 def main() -> None:
-    """Every pair of `RUNS` at every concurrency of `CONCURRENCY`."""
+    """Every engine of `RUNS`: its workloads at every concurrency, then the campaign stream."""
+    only = os.environ.get("OFFERS_BENCH_ENGINES")
     with tempfile.TemporaryDirectory() as tmp:
         base = ServiceConfig(
             host="127.0.0.1",
             port=0,
-            max_workers=16,
             max_concurrent_rpcs=0,
             drain_s=0.0,
             outcome_log_path=Path(tmp) / "events.jsonl",
         )
-        for workload, engine in RUNS:
+        for engine, workloads, rates, stream in RUNS:
+            if only and engine not in only.split(","):
+                continue
             factory = ENGINES[engine]
             holder = EngineHolder(factory() if factory is not None else None)
+            print(f"engine {engine} server rss: {_rss_mib():.1f} MiB", flush=True)
             server, port = create_server(holder, replace(base))
             server.start()
             try:
-                for c in CONCURRENCY:
-                    measure(workload, engine, c, port)
+                for workload in workloads:
+                    for c in CONCURRENCY:
+                        measure(workload, engine, c, port)
+                for workload, rate in rates:
+                    measure_rate(workload, engine, rate, port)
+                if stream:
+                    measure_stream(engine, port)
             finally:
                 server.stop(1.0).wait()
+            print(f"event log: {(Path(tmp) / 'events.jsonl').stat().st_size / 2**20:.0f} MiB")
+            del holder
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"server peak rss: {peak:.1f} MiB")
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from features.columns import Col, OfferType
 from service.engine import (
@@ -39,6 +40,46 @@ from training.recs.base import IdMap
 from training.recs.crosssell import CrossSell
 from training.recs.upsell import UpSell
 from training.recs.zoo import model_from_state
+
+
+class _SameRows:
+    """customer id -> row, for a table in the same order as the engine's customer id map.
+
+    Shares the id map's lookup instead of a second dictionary of a million strings (~100 MB).
+    """
+
+    def __init__(self, ids: IdMap) -> None:
+        self._ids = ids
+
+    def get(self, customer_id: str) -> int | None:
+        row = int(self._ids.index([customer_id])[0])
+        return None if row < 0 else row
+
+
+def _row_lookup(customers: IdMap, table_ids: np.ndarray) -> _SameRows | dict[str, int]:
+    """customer id -> row of a table keyed by ``table_ids``."""
+    if len(table_ids) == len(customers) and np.array_equal(
+        np.asarray(table_ids, dtype=str), customers.to_array()
+    ):
+        return _SameRows(customers)
+    return {str(c): i for i, c in enumerate(table_ids)}
+
+
+def _share_identical_cf(cross_sell: CrossSell, up_sell: UpSell) -> None:
+    """Let up-sell use cross-sell's CF model when the two are the same fit.
+
+    Training fits both with the same ALS configuration on the same data, so the factors come
+    out equal; one copy instead of two saves ``customers x factors`` floats (256 MB at 1M
+    customers and 64 factors). Answers are unchanged: the arrays are compared in full first.
+    """
+    a, b = cross_sell.cf, up_sell.cf
+    if a is None or b is None or a is b or a.config != b.config:
+        return
+    if a.n_customers == b.n_customers and all(
+        np.array_equal(getattr(a, name), getattr(b, name))
+        for name in ("user_factors", "item_factors", "popularity", "has_history")
+    ):
+        up_sell.cf = a
 
 
 @dataclass(frozen=True)
@@ -75,12 +116,13 @@ class BundleEngine:
         self.popular = popular  # int32 [K] for cold start
         self.cross_sell = cross_sell
         self.up_sell = up_sell
+        _share_identical_cf(cross_sell, up_sell)
         self.segment_table = segments
-        self._segment_row = {str(c): i for i, c in enumerate(segments.customer_ids)}
+        self._segment_row = _row_lookup(customers, segments.customer_ids)
         self._segment_names = segments.names()
         self.as_of = as_of
         self.book = book
-        self._book_row = book.index() if book is not None else {}
+        self._book_row = _row_lookup(customers, book.customer_ids) if book is not None else {}
         self.config = config or EngineConfig()
 
     @classmethod
@@ -178,17 +220,33 @@ class BundleEngine:
             )
         except AudienceError as exc:
             raise InvalidRequestError(exc.field, exc.reason) from exc
-        for row in plan.rows.iter_rows(named=True):
+        # column lists zipped, not `iter_rows(named=True)`: a dict per row costs seconds at 1M
+        t = plan.rows
+        columns = (
+            t[Col.CUSTOMER].to_list(),
+            t[Col.OFFER_TYPE].to_list(),
+            t[Col.BONUS].cast(pl.Float64).to_list(),
+            t["expected_uplift"].cast(pl.Float64).to_list(),
+            t["expected_cost"].cast(pl.Float64).to_list(),
+            t["expected_profit"].cast(pl.Float64).to_list(),
+            t[Col.CONTROL].cast(pl.Boolean).to_list(),
+            t[Col.ITEM].to_list(),
+            t[Col.THRESHOLD].to_list(),
+        )
+        del t
+        for customer, offer_type, bonus, uplift, cost, profit, control, item, threshold in zip(
+            *columns, strict=True
+        ):
             yield CampaignRow(
-                customer_id=row[Col.CUSTOMER],
-                offer_type=row[Col.OFFER_TYPE],
-                bonus=float(row[Col.BONUS]),
-                expected_uplift=float(row["expected_uplift"]),
-                expected_cost=float(row["expected_cost"]),
-                expected_profit=float(row["expected_profit"]),
-                control=bool(row[Col.CONTROL]),
-                item_id=row[Col.ITEM],
-                threshold=row[Col.THRESHOLD],
+                customer_id=customer,
+                offer_type=offer_type,
+                bonus=bonus,
+                expected_uplift=uplift,
+                expected_cost=cost,
+                expected_profit=profit,
+                control=control,
+                item_id=item,
+                threshold=threshold,
             )
 
     # helpers -----------------------------------------------------------------------------

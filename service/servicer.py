@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from types import TracebackType
 from typing import Any
 
@@ -34,7 +35,6 @@ from service.convert import (
     outcomes_from_proto,
 )
 from service.engine import (
-    CampaignRow,
     EngineError,
     EngineUnavailableError,
     InvalidRequestError,
@@ -201,9 +201,11 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
             call.versions = engine.versions()
             spec = campaign_spec_from_proto(request, self._cfg, engine.segments())
             rows = iter(engine.campaign(spec))
+            channel = spec.channel.value
             sent = 0
             while True:
-                chunk = self._take(rows, context)
+                _ensure_active(context)
+                chunk = list(islice(rows, self._cfg.campaign_log_chunk))
                 if not chunk:
                     break
                 now = self._clock()
@@ -214,7 +216,7 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
                         sent_at=now,
                         offer_type=r.offer_type,
                         bonus=r.bonus,
-                        channel=spec.channel.value,
+                        channel=channel,
                         control=r.control,
                         campaign_id=spec.campaign_id,
                         item_id=r.item_id,
@@ -224,21 +226,9 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
                 ]
                 self._log.append_issued(issued)
                 for row, offer in zip(chunk, issued, strict=True):
-                    _ensure_active(context)
                     yield campaign_row_to_proto(row, offer.offer_id)
-                    sent += 1
-                    call.fields["sent"] = sent
-
-    def _take(
-        self, rows: Iterator[CampaignRow], context: grpc.ServicerContext
-    ) -> list[CampaignRow]:
-        chunk: list[CampaignRow] = []
-        for row in rows:
-            chunk.append(row)
-            _ensure_active(context)
-            if len(chunk) >= self._cfg.campaign_log_chunk:
-                break
-        return chunk
+                sent += len(chunk)
+                call.fields["sent"] = sent
 
     def RecordOutcome(
         self, request: pb.OutcomeBatch, context: grpc.ServicerContext

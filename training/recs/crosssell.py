@@ -159,6 +159,7 @@ class CrossSell:
         self.popularity = np.zeros(0, dtype=np.float32)
         self.recent = sp.csr_matrix((0, 0), dtype=np.float32)
         self.cf: ALS | None = None
+        self._pop_top_cache: float | None = None
         self._fitted = False
 
     def fit(self, data: Interactions) -> None:
@@ -166,6 +167,7 @@ class CrossSell:
         self.assoc = associations(data, self.config)
         self.item_category = data.item_category.astype(np.int32)
         self.popularity = item_popularity(data)
+        self._pop_top_cache = None
         n_cat = len(data.categories)
         onehot = sp.csr_matrix(
             (
@@ -242,6 +244,106 @@ class CrossSell:
             scores[r, items] = -np.inf
         return scores
 
+    def _affinity(self, customer: int, items: np.ndarray) -> np.ndarray | None:
+        """The CF scores of ``items`` for one customer (as `ALS.scores` gives them), or None."""
+        cf = self.cf
+        if cf is None or customer < 0:
+            return None
+        if customer < cf.n_customers and cf.has_history[customer]:
+            aff: np.ndarray = cf.user_factors[customer : customer + 1] @ cf.item_factors[items].T
+            out: np.ndarray = aff[0].astype(np.float64)
+        else:
+            out = cf.popularity[items].astype(np.float64)
+        return out
+
+    def _pop_top(self) -> float:
+        cached = self._pop_top_cache
+        if cached is None:
+            cached = float(self.popularity.max(initial=0.0))
+            self._pop_top_cache = cached
+        return cached
+
+    def _fallback_bound(self, cats: np.ndarray) -> float:
+        """An upper bound of the fallback score of any item for anchors of ``cats``."""
+        pop_top = self._pop_top()
+        pop_top = pop_top / max(pop_top, 1.0)
+        weight = float(self.category_assoc[cats].sum(axis=0).max(initial=0.0)) if cats.size else 1.0
+        return 1e-3 * pop_top * max(weight, 1.0) + 1e-9 * pop_top
+
+    def _associated(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Items associated with any of ``items`` (sorted, unique) and the summed associations.
+
+        The float32 sums are added in anchor order, as the sparse product ``anchors @ assoc``
+        adds them, so the values are the same bits without building sparse matrices.
+        """
+        a = self.assoc
+        parts = [(a.indptr[i], a.indptr[i + 1]) for i in items]
+        idx = np.concatenate([a.indices[lo:hi] for lo, hi in parts])
+        val = np.concatenate([a.data[lo:hi] for lo, hi in parts]).astype(np.float32)
+        cand, inverse = np.unique(idx, return_inverse=True)
+        sums = np.zeros(cand.size, dtype=np.float32)
+        np.add.at(sums, inverse, val)
+        pos = sums > 0
+        return cand[pos].astype(np.int64), sums[pos].astype(np.float64)
+
+    def _top_for_anchors(
+        self, items: np.ndarray, customer: int, k: int, banned: np.ndarray | None
+    ) -> np.ndarray:
+        """`top_k` of `_score` for one anchor row, without scoring every item.
+
+        Items with a positive association score at least 1 and every other item scores its
+        category fallback, which stays below 1: when the associated items (the union of the
+        anchors' top neighbours) fill ``k`` slots, only they are scored; otherwise the
+        fallback is added densely (CF still only over the associated items, the only ones it
+        changes). Same answer as `_score` + `top_k`.
+        """
+        cats = np.unique(self.item_category[items])
+        cand, scores = self._associated(items)
+        aff = self._affinity(customer, cand)
+        if aff is not None and cand.size:
+            lo, hi = aff.min(), aff.max()
+            scaled = (aff - lo) / (hi - lo) if hi > lo else np.zeros_like(aff)
+            scores = scores * (1.0 + self.config.cf_weight * np.clip(scaled, 0, 1))
+        cat_hit = np.zeros(max(self.category_assoc.shape[0], 1), dtype=bool)
+        cat_hit[cats] = True
+        ok = ~cat_hit[self.item_category[cand]] & ~np.isin(cand, items)
+        if banned is not None:
+            ok &= ~banned[cand]
+        if int(ok.sum()) < k or self._fallback_bound(cats) >= 1.0:
+            return self._top_dense(items, cats, cand, scores, k, banned)
+        cand, scores = cand[ok], 1.0 + scores[ok]
+        if cand.size > k:
+            part = np.argpartition(-scores, k - 1)[:k]
+            # ties at the k-th score: keep every tied item so the lowest index wins
+            keep = np.flatnonzero(scores >= scores[part].min())
+            cand, scores = cand[keep], scores[keep]
+        order = np.lexsort((cand, -scores))[:k]
+        top: np.ndarray = cand[order].astype(np.int32)
+        return top
+
+    def _top_dense(
+        self,
+        items: np.ndarray,
+        cats: np.ndarray,
+        cand: np.ndarray,
+        assoc_scores: np.ndarray,
+        k: int,
+        banned: np.ndarray | None,
+    ) -> np.ndarray:
+        """The `_score` row over every item from the associated items' (CF-blended) scores."""
+        dense = np.zeros(self.n_items, dtype=np.float64)
+        dense[cand] = assoc_scores
+        pop = self.popularity / max(self._pop_top(), 1.0)
+        fallback = 1e-3 * pop
+        if cats.size:
+            fallback = fallback * (self.category_assoc[cats].sum(axis=0)[self.item_category])
+        row = np.where(dense > 0, 1.0 + dense, fallback + 1e-9 * pop)
+        row[np.isin(self.item_category, cats)] = -np.inf
+        row[items] = -np.inf
+        mask = None if banned is None else banned[None, :]
+        out: np.ndarray = top_k(row[None, :], k, banned=mask)[0]
+        return out
+
     def recommend_for_cart(
         self, cart: np.ndarray, k: int, *, customer_idx: int = -1, exclude: np.ndarray | None = None
     ) -> np.ndarray:
@@ -258,16 +360,10 @@ class CrossSell:
         if cart.size == 0:
             own: np.ndarray = self.recommend(np.array([customer_idx]), k)[0]
             return own
-        anchors = sp.csr_matrix(
-            (np.ones(cart.size, dtype=np.float32), (np.zeros(cart.size, dtype=np.int64), cart)),
-            shape=(1, self.n_items),
-        )
-        anchors.sum_duplicates()
-        anchors.data[:] = 1.0
-        scores = self._score(anchors, np.array([customer_idx]))
-        banned = None if exclude is None else np.asarray(exclude, dtype=bool)[None, :]
-        out: np.ndarray = top_k(scores, k, banned=banned)[0]
-        return out
+        if k <= 0:
+            return np.full(max(k, 0), -1, dtype=np.int32)
+        banned = None if exclude is None else np.asarray(exclude, dtype=bool)
+        return self._top_for_anchors(np.unique(cart), int(customer_idx), k, banned)
 
     def recommend(
         self, customer_idx: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None

@@ -29,7 +29,6 @@ from training.recs.base import (
     csr_to_arrays,
     exclusion_mask,
     take_rows,
-    top_k,
 )
 from training.recs.scoring import item_popularity
 
@@ -79,7 +78,20 @@ class UpSell:
         self.customer_tier = np.zeros(0, dtype=np.float64)
         self.recent = sp.csr_matrix((0, 0))
         self.cf: ALS | None = None
+        self._by_price = np.zeros(0, dtype=np.int64)  # priced items, by category then price
+        self._sorted_price = np.zeros(0, dtype=np.float64)
+        self._category_start = np.zeros(1, dtype=np.int64)
         self._fitted = False
+
+    def _index_prices(self) -> None:
+        """Sort the priced items by (category, price) so candidates are two binary searches."""
+        priced = np.flatnonzero(np.isfinite(self.item_price) & (self.item_price > 0))
+        order = np.lexsort((priced, self.item_price[priced], self.item_category[priced]))
+        self._by_price = priced[order].astype(np.int64)
+        self._sorted_price = self.item_price[self._by_price].astype(np.float64)
+        n_cat = int(self.item_category.max(initial=-1)) + 1
+        counts = np.bincount(self.item_category[self._by_price], minlength=n_cat)
+        self._category_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
     def fit(self, data: Interactions) -> None:
         """Learn item tiers, per-category popularity and each customer's price tier."""
@@ -110,6 +122,7 @@ class UpSell:
         if self.config.cf is not None:
             self.cf = ALS(self.config.cf, name="cf")
             self.cf.fit(data)
+        self._index_prices()
         self._fitted = True
 
     def _check(self) -> None:
@@ -122,26 +135,25 @@ class UpSell:
         return int(self.item_category.size)
 
     def candidates(self, anchor: int) -> np.ndarray:
-        """Active items of the anchor's category within the configured price step."""
-        p = self.item_price[anchor]
+        """Active items of the anchor's category within the configured price step (ascending)."""
+        p = float(self.item_price[anchor])
         if not np.isfinite(p) or p <= 0:
             return np.zeros(0, dtype=np.int64)
-        ok = (
-            (self.item_category == self.item_category[anchor])
-            & self.item_active
-            & (self.item_price >= self.config.min_ratio * p)
-            & (self.item_price <= self.config.max_ratio * p)
-        )
-        ok[anchor] = False
-        return np.flatnonzero(ok)
+        c = int(self.item_category[anchor])
+        lo, hi = self._category_start[c], self._category_start[c + 1]
+        prices = self._sorted_price[lo:hi]
+        first = lo + np.searchsorted(prices, self.config.min_ratio * p, side="left")
+        last = lo + np.searchsorted(prices, self.config.max_ratio * p, side="right")
+        found = self._by_price[first:last]
+        found = found[self.item_active[found] & (found != anchor)]
+        return np.sort(found)
 
-    def _rank(self, anchor: int, customer: int) -> np.ndarray:
-        """Scores over all items (-inf outside the anchor's up-sell candidates)."""
+    def _candidate_scores(self, anchor: int, customer: int) -> tuple[np.ndarray, np.ndarray]:
+        """The anchor's up-sell candidates and their ranking scores."""
         cfg = self.config
         cand = self.candidates(anchor)
-        scores = np.full(self.n_items, -np.inf)
         if cand.size == 0:
-            return scores
+            return cand, np.zeros(0)
         s = cfg.pop_weight * self.category_pop[cand]
         known = 0 <= customer < self.customer_tier.size
         if known:
@@ -149,12 +161,42 @@ class UpSell:
                 -((self.item_tier[cand] - self.customer_tier[customer]) ** 2) / (2 * cfg.tier_sd**2)
             )
             s = s + cfg.tier_weight * fit
-            if self.cf is not None:
-                aff = self.cf.scores(np.array([customer]))[0][cand].astype(np.float64)
+            aff = self._affinity(customer, cand)
+            if aff is not None:
                 lo, hi = aff.min(), aff.max()
                 s = s + cfg.cf_weight * ((aff - lo) / (hi - lo) if hi > lo else 0.0 * aff)
+        return cand, s
+
+    def _affinity(self, customer: int, items: np.ndarray) -> np.ndarray | None:
+        """The CF scores of ``items`` for one customer (as `ALS.scores` gives them), or None."""
+        cf = self.cf
+        if cf is None:
+            return None
+        if 0 <= customer < cf.n_customers and cf.has_history[customer]:
+            aff: np.ndarray = cf.user_factors[customer : customer + 1] @ cf.item_factors[items].T
+            out: np.ndarray = aff[0].astype(np.float64)
+        else:
+            out = cf.popularity[items].astype(np.float64)
+        return out
+
+    def _rank(self, anchor: int, customer: int) -> np.ndarray:
+        """Scores over all items (-inf outside the anchor's up-sell candidates)."""
+        cand, s = self._candidate_scores(anchor, customer)
+        scores = np.full(self.n_items, -np.inf)
         scores[cand] = s
         return scores
+
+    def _top(self, anchor: int, customer: int, k: int, banned: np.ndarray | None) -> np.ndarray:
+        """`top_k` of `_rank` (ties to the lower index), scoring only the candidates."""
+        out = np.full(max(k, 0), -1, dtype=np.int32)
+        cand, s = self._candidate_scores(anchor, customer)
+        ok = np.isfinite(s)
+        if banned is not None:
+            ok &= ~banned[cand]
+        cand, s = cand[ok], s[ok]
+        order = np.lexsort((cand, -s))[: max(k, 0)]
+        out[: order.size] = cand[order]
+        return out
 
     def recommend_for_item(
         self, anchor: int, k: int, *, customer_idx: int = -1, exclude: np.ndarray | None = None
@@ -163,10 +205,8 @@ class UpSell:
         self._check()
         if not 0 <= anchor < self.n_items:
             raise RecsError(f"anchor: item index {anchor} is not a known item")
-        scores = self._rank(anchor, customer_idx)[None, :]
-        banned = None if exclude is None else np.asarray(exclude, dtype=bool)[None, :]
-        out: np.ndarray = top_k(scores, k, banned=banned)[0]
-        return out
+        banned = None if exclude is None else np.asarray(exclude, dtype=bool)
+        return self._top(anchor, customer_idx, k, banned)
 
     def recommend(
         self, customer_idx: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None
@@ -181,10 +221,9 @@ class UpSell:
             lo, hi = rows.indptr[r], rows.indptr[r + 1]
             order = np.lexsort((rows.indices[lo:hi], -rows.data[lo:hi]))
             for anchor in rows.indices[lo:hi][order][: self.config.anchors_tried]:
-                scores = self._rank(int(anchor), int(idx[r]))[None, :]
-                recs = top_k(scores, k, banned=None if banned is None else banned[r : r + 1])
+                recs = self._top(int(anchor), int(idx[r]), k, None if banned is None else banned[r])
                 if (recs >= 0).any():
-                    out[r] = recs[0]
+                    out[r] = recs
                     break
         return out
 
@@ -232,5 +271,6 @@ class UpSell:
         if "cf" in params:
             sub = {k[4:]: v for k, v in arrays.items() if k.startswith("cf__")}
             model.cf = ALS.from_state(params["cf"], sub)
+        model._index_prices()
         model._fitted = True
         return model
