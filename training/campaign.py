@@ -83,8 +83,8 @@ def plan_campaign(
         if customer_ids is not None
         else segments.members(str(segment))
     )
-    index = book.index()
-    rows = np.array([index.get(str(c), -1) for c in wanted], dtype=np.int64)
+    index = book.rows_by_customer
+    rows = np.fromiter((index.get(str(c), -1) for c in wanted), dtype=np.int64, count=len(wanted))
     missing = tuple(str(c) for c, r in zip(wanted, rows, strict=True) if r < 0)
     rows = np.unique(rows[rows >= 0])
     frame, alloc = book.plan(

@@ -10,6 +10,7 @@ predicted at request time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -120,8 +121,9 @@ class OfferBook:
         """Rows of the book."""
         return int(self.customer_ids.size)
 
-    def index(self) -> dict[str, int]:
-        """customer id -> row."""
+    @cached_property
+    def rows_by_customer(self) -> dict[str, int]:
+        """customer id -> row (built once per loaded book)."""
         return {str(c): i for i, c in enumerate(self.customer_ids)}
 
     def allocate(
