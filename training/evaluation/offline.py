@@ -122,7 +122,14 @@ def evaluate_models(
     if (warm_idx < 0).any():
         raise EvaluationError("warm customers missing from the train interactions")
     if warm_idx.size == 0:
-        raise EvaluationError(f"no warm customers around cutoff {split.cutoff:%Y-%m-%d}")
+        test_buyers = split.test.filter(pl.col(Col.QUANTITY) > 0).select(Col.CUSTOMER).unique()
+        n_test = test_buyers.select(pl.len()).collect().item()
+        raise EvaluationError(
+            f"no warm customers around cutoff {split.cutoff:%Y-%m-%d}: {data.n_customers} "
+            f"customers bought before it and {n_test} in the {config.test_days}-day test "
+            "window, none in both; the per-customer protocols need customers with purchases "
+            "on both sides of the cutoff"
+        )
     rel_all, rel_stats = test_relevance(split.test, data, warm_idx)
     seen = data.rows(warm_idx)
     seen.data[:] = 1.0
