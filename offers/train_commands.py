@@ -9,13 +9,18 @@ from offers.env import tracking_config
 
 
 def _print_table(results: dict[str, object], k: int = 10) -> None:
+    """NDCG@k of every model under each protocol present (new/repeats, or basket)."""
     models = results["models"]
     assert isinstance(models, dict)
-    print(f"{'model':<22} {'new NDCG@' + str(k):>12} {'repeats NDCG@' + str(k):>16}")
+    parts = [p for p in ("new", "repeats", "basket") if any(p in m for m in models.values())]
+    heads = [f"{p} NDCG@{k}" for p in parts]
+    print(f"{'model':<24}" + "".join(f" {h:>16}" for h in heads))
     for name, m in models.items():
-        new = m["new"]["ndcg"].get(str(k))
-        rep = m["repeats"]["ndcg"].get(str(k))
-        print(f"{name:<22} {new:>12.4f} {rep:>16.4f}")
+        cells = []
+        for p in parts:
+            v = m.get(p, {}).get("ndcg", {}).get(str(k))
+            cells.append(f" {v:>16.4f}" if isinstance(v, (int, float)) else f" {'-':>16}")
+        print(f"{name:<24}" + "".join(cells))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -48,6 +48,7 @@ _CORE_SECTIONS = ("split", "models", "segments")
 _PART_TITLES = {
     "new": "New items: test purchases of items the customer never bought before",
     "repeats": "All test purchases (repeat purchases included)",
+    "basket": "Basket completion: one held-out item of each test basket, from the rest",
 }
 # Columns that are facts rather than scores: shown, never ranked.
 _UNRANKED = {"customers", "users", "rows", "n", "count", "spend", "budget", "cost"}
@@ -71,13 +72,17 @@ def render_report(
 
     ``metrics.json`` holds ``results`` as given plus ``dataset_fingerprint`` (when given);
     non-finite numbers are written as ``null``. ``ours`` names the model to list first and
-    mark as ours; every other model is a baseline beside it.
+    mark as ours; every other model is a baseline beside it. When ``ours`` is not among the
+    models but ``results["split"]["ours"]`` is, that one is ours.
     """
     models = results.get("models", {})
     if not isinstance(models, Mapping):
         raise ReportError("results['models']: expected a mapping of model results")
     if not results:
         raise ReportError("results: nothing to report")
+    split = results.get("split")
+    if ours not in models and isinstance(split, Mapping) and split.get("ours") in models:
+        ours = split["ours"]  # a protocol scored by its own model (e.g. basket completion)
     if ours is not None and ours not in models:
         raise ReportError(f"ours={ours!r} is not among the models {sorted(models)}")
     order = [ours] if ours else []
