@@ -58,7 +58,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Evaluate, fit the production models, and register a new model version."""
     from features.dataset import load_dataset
-    from training.pipeline import TrainConfig, train
+    from training.pipeline import TrainConfig, promote_metric, train
     from training.registry import promote
 
     ds = load_dataset(args.data)
@@ -69,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"registered {tracking.model_name} version {outcome.version} (run {outcome.run.run_id})")
     print(f"report: {outcome.report_files[0]}")
     if args.promote:
-        decision = promote(tracking, outcome.version, metric=config.promote_metric)
+        metric = promote_metric(outcome.results, config)
+        decision = promote(tracking, outcome.version, metric=metric)
         print(decision.reason)
     return 0
 

@@ -8,6 +8,7 @@ registers the bundle as a new model version. Promotion is a separate, explicit s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from training.evaluation.offline import EvaluationError, evaluate_models
 from training.evaluation.report import dataset_fingerprint, metric_summary, render_report
 from training.evaluation.split import SplitConfig
 from training.recs.als import ALS, TUNED_ALS, ALSConfig
-from training.recs.base import Interactions, Recommender, build_interactions
+from training.recs.base import Interactions, Recommender, RecsError, build_interactions
 from training.recs.crosssell import TUNED_CROSS_SELL, CrossSell
 from training.recs.ease import EASE
 from training.recs.filters import FilterConfig, FilteredRecommender
@@ -45,6 +46,7 @@ from training.recs.upsell import TUNED_UP_SELL, UpSell
 from training.registry import RunInfo, log_training_run, register_bundle
 
 OURS = "hybrid"
+log = logging.getLogger("offers")
 # how `evaluate_models` says the per-customer protocols have nobody to score
 NO_WARM_CUSTOMERS = "no warm customers"
 
@@ -145,13 +147,20 @@ def fit_production(ds: Dataset, config: TrainConfig, *, as_of: datetime) -> Prod
         data = build_interactions(tx, items, until=as_of)
         s.rows = int(data.matrix.nnz)
     recommender = FilteredRecommender(Hybrid(), config.filters)
+    with stage("fit recommender"):
+        try:
+            recommender.fit(data)
+        except RecsError as exc:
+            # basket-only data (no customer buys twice): nothing personal to re-rank
+            log.warning("hybrid cannot train here (%s); serving category popularity", exc)
+            recommender = FilteredRecommender(CategoryPopularity(), config.filters)
+            recommender.fit(data)
     cross_sell, up_sell, popular = (
         CrossSell(TUNED_CROSS_SELL),
         UpSell(TUNED_UP_SELL),
         CategoryPopularity(),
     )
     for name, model in (
-        ("recommender", recommender),
         ("cross-sell", cross_sell),
         ("up-sell", up_sell),
         ("popularity", popular),
@@ -293,6 +302,14 @@ def train(ds: Dataset, config: TrainConfig, tracking: TrackingConfig, out: Path)
         )
         version = register_bundle(tracking, run.run_id)
     return TrainOutcome(results, files, bundle, run, version)
+
+
+def promote_metric(results: dict[str, Any], config: TrainConfig) -> str:
+    """The metric promotion compares: ours on the protocol this dataset was evaluated with."""
+    split = results.get("split", {})
+    if split.get("protocol") == "basket_completion":
+        return f"{split.get('ours', 'cross_sell')}.basket.ndcg@10"
+    return config.promote_metric
 
 
 def _json_config(config: TrainConfig) -> dict[str, Any]:

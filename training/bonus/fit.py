@@ -20,7 +20,7 @@ from features.progress import stage
 from training.bonus.book import OfferBook
 from training.bonus.config import BonusConfig
 from training.bonus.policies import evaluate_policies, prepare_decision
-from training.bonus.propensity import fixed_feature_config, train_propensity
+from training.bonus.propensity import PropensityError, fixed_feature_config, train_propensity
 from training.bonus.response import NoOfferHistoryError, offer_history, train_response
 
 GROUND_TRUTH = "ground_truth"
@@ -53,9 +53,12 @@ def train_bonus(
     notes: list[str] = []
     fc = fixed_feature_config(ds, as_of=as_of, config=feature_config)
     if ds.transactions is not None:
-        with stage("bonus: purchase propensity"):
-            propensity = train_propensity(ds, as_of=as_of, config=config, feature_config=fc)
-        results["propensity"] = propensity.report
+        try:
+            with stage("bonus: purchase propensity"):
+                propensity = train_propensity(ds, as_of=as_of, config=config, feature_config=fc)
+            results["propensity"] = propensity.report
+        except PropensityError as exc:
+            notes.append(f"purchase propensity not trained: {exc}")
     try:
         offers = offer_history(ds)
     except NoOfferHistoryError as exc:
