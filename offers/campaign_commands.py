@@ -57,15 +57,30 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         pl.lit(args.campaign_id).alias("campaign_id"), pl.lit(str(version)).alias("model_version")
     )
     write_table_atomic(rows, args.out)
-    treated = rows.filter(pl.col("offer_type") != "none", ~pl.col("control"))
+    contacted = rows.filter(pl.col("offer_type") != "none", ~pl.col("control"))
+    with_bonus = contacted.filter(pl.col("bonus") > 0)
     alloc = plan.allocation
     print(
-        f"campaign {args.campaign_id}: {rows.height:,} customers, {treated.height:,} offers, "
-        f"{int(rows['control'].sum()):,} held out as control; expected cost "
-        f"{alloc.total_cost:,.0f} of budget {args.budget:,.0f}, expected incremental profit "
-        f"{alloc.total_profit:,.0f} (optimality gap <= {alloc.gap:,.2f}); model v{version}"
+        f"campaign {args.campaign_id} (model v{version}): {rows.height:,} customers; "
+        f"{contacted.height:,} contacted ({with_bonus.height:,} with a bonus, "
+        f"{contacted.height - with_bonus.height:,} message-only), "
+        f"{int(rows['control'].sum()):,} held out as control, "
+        f"{rows.height - contacted.height - int(rows['control'].sum()):,} not worth contacting"
     )
-    print(treated.group_by("offer_type").len().sort("len", descending=True))
+    print(
+        f"expected bonus cost {alloc.total_cost:,.0f} of budget {args.budget:,.0f}; expected "
+        f"incremental profit {alloc.total_profit:,.0f} (within {alloc.gap:,.2f} of the optimum)"
+    )
+    by_type = contacted.group_by("offer_type").agg(
+        pl.len().alias("offers"),
+        pl.col("bonus").mean().alias("mean_bonus"),
+        pl.col("expected_profit").sum().alias("expected_profit"),
+    )
+    for r in by_type.sort("offers", descending=True).iter_rows(named=True):
+        print(
+            f"  {r['offer_type']:<18} {r['offers']:>8,} offers  mean bonus {r['mean_bonus']:>7.1f}"
+            f"  expected profit {r['expected_profit']:>14,.0f}"
+        )
     if plan.not_in_book:
         print(
             f"{len(plan.not_in_book):,} requested customers are unknown to the model and "

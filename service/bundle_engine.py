@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +188,9 @@ class BundleEngine:
         return OfferAnswer(
             customer_id=req.customer_id,
             segment=self._segment(req.customer_id),
-            cross_sell=self._cross_sell(anchors, customer, req.max_cross_sell, in_context),
+            cross_sell=self._cross_sell(
+                anchors, customer, req.max_cross_sell, in_context, _reason(cart, viewed, customer)
+            ),
             up_sell=self._up_sell(anchors, customer, req.max_up_sell),
             recommended=self._recommended(customer, req.max_recommended, in_context),
             bonus_offers=()
@@ -277,7 +279,7 @@ class BundleEngine:
         )
 
     def _cross_sell(
-        self, anchors: np.ndarray, customer: int, k: int, banned: np.ndarray
+        self, anchors: np.ndarray, customer: int, k: int, banned: np.ndarray, reason: str
     ) -> tuple[CrossSellItem, ...]:
         if k <= 0:
             return ()
@@ -285,7 +287,6 @@ class BundleEngine:
             anchors, k, customer_idx=customer, exclude=banned
         )
         found = found[found >= 0]
-        reason = "bought with your cart" if anchors.size else "goes with your recent purchases"
         n = max(len(found), 1)
         return tuple(
             CrossSellItem(
@@ -323,7 +324,10 @@ class BundleEngine:
         if self.book is None or row is None or k <= 0:
             return ()
         book = self.book
-        expires = self.as_of + timedelta(days=self.config.offer_validity_days)
+        # valid from the moment it is issued (the model's as-of date may be in the past)
+        expires = datetime.now(UTC).replace(tzinfo=None) + timedelta(
+            days=self.config.offer_validity_days
+        )
         offers = []
         for j in book.best_options(row, k=k, bonus_ceiling=ceiling):
             offer_type = str(book.offer_types[j])
@@ -347,3 +351,14 @@ class BundleEngine:
                 )
             )
         return tuple(offers)
+
+
+def _reason(cart: np.ndarray, viewed: int | None, customer: int) -> str:
+    """Why the cross-sell items are shown, in the shopper's words."""
+    if cart.size:
+        return "goes with your cart"
+    if viewed is not None:
+        return "goes with the item you are viewing"
+    if customer >= 0:
+        return "goes with your recent purchases"
+    return "popular with other shoppers"
