@@ -16,8 +16,6 @@ class BonusConfigError(ValueError):
 # offer types that carry no bonus: a reminder of points the customer already owns, and a
 # non-monetary privilege (early access, free delivery); they are offered at bonus 0 only
 ZERO_BONUS_TYPES: tuple[str, ...] = (OfferType.EXPIRING_POINTS, OfferType.PRIVILEGE)
-# offer types that are nothing without a bonus
-BONUS_REQUIRED_TYPES: tuple[str, ...] = (OfferType.SPEND_THRESHOLD, OfferType.CASHBACK)
 
 DEFAULT_OFFER_TYPES: tuple[str, ...] = (
     OfferType.CASHBACK,
@@ -205,14 +203,7 @@ class BonusConfig:
             )
 
     def levels(self, offer_type: str) -> tuple[float, ...]:
-        """Bonus levels offered for ``offer_type``.
-
-        Zero-bonus types (reminders, privileges) have only 0. A "spend X get Y" or cashback
-        offer of 0 points promises nothing, so those types start at the first positive level;
-        the other types keep 0 as a "message only" variant (e.g. a birthday greeting).
-        """
+        """Bonus levels offered for ``offer_type`` (0 only for the zero-bonus types)."""
         if offer_type in ZERO_BONUS_TYPES:
             return (0.0,)
-        if offer_type in BONUS_REQUIRED_TYPES:
-            return tuple(b for b in self.bonus_grid if b > 0)
         return self.bonus_grid

@@ -65,9 +65,9 @@ def _mask_of(cands: object, customer: str) -> dict[str, bool]:
 
 
 def test_option_columns_cross_types_with_levels_and_zero_bonus_types() -> None:
-    # cashback of 0 promises nothing: it starts at the first positive level
     labels = [o.label for o in option_columns(CONFIG)]
     assert labels == [
+        "cashback@0",
         "cashback@100",
         "cashback@300",
         "reactivation@0",
