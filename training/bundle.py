@@ -149,10 +149,10 @@ def save_bundle(
         }
         created = base.created_at or datetime.now(UTC).isoformat(timespec="seconds")
         doc = BundleManifest(
-            data_fingerprint=_json_safe(base.data_fingerprint),
+            data_fingerprint=json_safe(base.data_fingerprint),
             feature_schema=dict(base.feature_schema),
-            config=_json_safe(base.config),
-            metrics=_json_safe(base.metrics),
+            config=json_safe(base.config),
+            metrics=json_safe(base.metrics),
             created_at=created,
             models=entries,
         ).to_dict()
@@ -299,12 +299,15 @@ def _dumps(value: Any, *, what: str) -> str:
         raise BundleError(f"{what}: not plain JSON ({exc})") from exc
 
 
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats become None; mappings and sequences are copied recursively."""
+def json_safe(value: Any) -> Any:
+    """A copy fit for strict JSON: non-finite floats become None, numpy scalars plain Python,
+    mappings and sequences are copied recursively."""
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 
 from features.columns import Col
 from features.dataset import atomic_path
+from training.bundle import json_safe
 
 REPORT_HTML = "report.html"
 METRICS_JSON = "metrics.json"
@@ -119,7 +120,7 @@ def render_report(
     json_path = out / METRICS_JSON
     with atomic_path(json_path) as tmp:
         tmp.write_text(
-            json.dumps(_json_safe(doc), indent=2, allow_nan=False, ensure_ascii=False),
+            json.dumps(json_safe(doc), indent=2, allow_nan=False, ensure_ascii=False),
             encoding="utf-8",
         )
     return [html_path, json_path]
@@ -582,18 +583,6 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
 
 
 def _esc(text: str) -> str:

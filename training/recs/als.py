@@ -179,3 +179,23 @@ class ALS(ScoringRecommender):
     def _load(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.user_factors = np.asarray(arrays["user_factors"], dtype=np.float32)
         self.item_factors = np.asarray(arrays["item_factors"], dtype=np.float32)
+
+
+CF_PREFIX = "cf__"
+
+
+def add_cf_state(cf: ALS | None, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Store an optional CF model inside another model's state (params ``cf``, arrays ``cf__*``)."""
+    if cf is None:
+        return
+    p, a = cf.state()
+    params["cf"] = p
+    arrays.update({f"{CF_PREFIX}{k}": v for k, v in a.items()})
+
+
+def cf_from_state(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> ALS | None:
+    """The CF model stored by `add_cf_state`, or None when there is none."""
+    if "cf" not in params:
+        return None
+    sub = {k[len(CF_PREFIX) :]: v for k, v in arrays.items() if k.startswith(CF_PREFIX)}
+    return ALS.from_state(params["cf"], sub)

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from training.recs.als import ALS, TUNED_ALS, ALSConfig
+from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state
 from training.recs.base import (
     Interactions,
     RecsError,
@@ -390,10 +390,7 @@ class CrossSell:
             "item_category": self.item_category,
             "popularity": self.popularity,
         }
-        if self.cf is not None:
-            p, a = self.cf.state()
-            params["cf"] = p
-            arrays.update({f"cf__{k}": v for k, v in a.items()})
+        add_cf_state(self.cf, params, arrays)
         return params, arrays
 
     @classmethod
@@ -409,8 +406,6 @@ class CrossSell:
         model.category_assoc = np.asarray(arrays["category_assoc"], dtype=np.float32)
         model.item_category = np.asarray(arrays["item_category"], dtype=np.int32)
         model.popularity = np.asarray(arrays["popularity"], dtype=np.float32)
-        if "cf" in params:
-            sub = {k[4:]: v for k, v in arrays.items() if k.startswith("cf__")}
-            model.cf = ALS.from_state(params["cf"], sub)
+        model.cf = cf_from_state(params, arrays)
         model._fitted = True
         return model

@@ -21,7 +21,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from training.recs.als import ALS, TUNED_ALS, ALSConfig
+from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state
 from training.recs.base import (
     Interactions,
     RecsError,
@@ -244,10 +244,7 @@ class UpSell:
             "customer_tier": self.customer_tier,
             **csr_to_arrays("recent", self.recent),
         }
-        if self.cf is not None:
-            p, a = self.cf.state()
-            params["cf"] = p
-            arrays.update({f"cf__{k}": v for k, v in a.items()})
+        add_cf_state(self.cf, params, arrays)
         return params, arrays
 
     @classmethod
@@ -268,9 +265,7 @@ class UpSell:
         ):
             setattr(model, n, np.asarray(arrays[n]))
         model.recent = csr_from_arrays("recent", arrays)
-        if "cf" in params:
-            sub = {k[4:]: v for k, v in arrays.items() if k.startswith("cf__")}
-            model.cf = ALS.from_state(params["cf"], sub)
+        model.cf = cf_from_state(params, arrays)
         model._index_prices()
         model._fitted = True
         return model

@@ -19,8 +19,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from features.dataset import atomic_path
+from training.bundle import json_safe
 from training.config import TrackingConfig
-from training.evaluation.report import _cell, _esc, _img, _json_safe, _kv_table, _page
+from training.evaluation.report import _cell, _esc, _img, _kv_table, _page
 from training.registry import log_report_run
 
 REPORT_HTML = "report.html"
@@ -342,7 +343,7 @@ def _write(out: Path, title: str, body: list[str], results: Mapping[str, Any]) -
         tmp.write_text(page, encoding="utf-8")
     with atomic_path(json_path) as tmp:
         tmp.write_text(
-            json.dumps(_json_safe(results), indent=2, allow_nan=False, ensure_ascii=False),
+            json.dumps(json_safe(results), indent=2, allow_nan=False, ensure_ascii=False),
             encoding="utf-8",
         )
     return [html_path, json_path]
