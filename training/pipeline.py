@@ -31,7 +31,7 @@ from training.bundle import BundleManifest, save_bundle
 from training.config import TrackingConfig
 from training.evaluation.baskets import evaluate_basket_completion
 from training.evaluation.metrics import DEFAULT_KS
-from training.evaluation.offline import EvaluationError, evaluate_models
+from training.evaluation.offline import NoWarmCustomersError, evaluate_models
 from training.evaluation.report import dataset_fingerprint, metric_summary, render_report
 from training.evaluation.split import SplitConfig
 from training.recs.als import ALS, TUNED_ALS, ALSConfig
@@ -47,8 +47,6 @@ from training.registry import RunInfo, log_training_run, register_bundle
 
 OURS = "hybrid"
 log = logging.getLogger("offers")
-# how `evaluate_models` says the per-customer protocols have nobody to score
-NO_WARM_CUSTOMERS = "no warm customers"
 
 # bundle entries (the service reads the same names through `service.bundle_engine`)
 RECOMMENDER = "recommender"
@@ -109,9 +107,7 @@ def evaluate(ds: Dataset, config: TrainConfig) -> dict[str, Any]:
             cross_sell=lambda: CrossSell(TUNED_CROSS_SELL),
             up_sell=lambda: UpSell(TUNED_UP_SELL),
         )
-    except EvaluationError as err:
-        if not str(err).startswith(NO_WARM_CUSTOMERS):
-            raise
+    except NoWarmCustomersError as err:
         with stage("no warm customers: basket completion instead"):
             results = evaluate_basket_completion(tx, items, ks=config.ks)
         results["split"]["per_customer_skipped"] = str(err)

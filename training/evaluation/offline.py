@@ -40,6 +40,10 @@ class EvaluationError(Exception):
     """The evaluation cannot run as asked (the message names the field)."""
 
 
+class NoWarmCustomersError(EvaluationError):
+    """Nobody bought on both sides of the cutoff: the per-customer protocols cannot run."""
+
+
 def test_relevance(
     test: pl.LazyFrame, data: Interactions, customer_idx: np.ndarray
 ) -> tuple[sp.csr_matrix, dict[str, int]]:
@@ -124,7 +128,7 @@ def evaluate_models(
     if warm_idx.size == 0:
         test_buyers = split.test.filter(pl.col(Col.QUANTITY) > 0).select(Col.CUSTOMER).unique()
         n_test = test_buyers.select(pl.len()).collect().item()
-        raise EvaluationError(
+        raise NoWarmCustomersError(
             f"no warm customers around cutoff {split.cutoff:%Y-%m-%d}: {data.n_customers} "
             f"customers bought before it and {n_test} in the {config.test_days}-day test "
             "window, none in both; the per-customer protocols need customers with purchases "
