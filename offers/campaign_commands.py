@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from offers.env import tracking_config
+
+if TYPE_CHECKING:
+    from training.bonus.rule_book import RuleAllocation
 
 
 def _read_customers(path: Path) -> list[str]:
@@ -27,11 +31,36 @@ def _read_customers(path: Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def _print_rule_based(alloc: RuleAllocation, contacted: pl.DataFrame, *, budget: float) -> None:
+    """The summary of a rule-based plan: worst-case cost, what was left out, offers per rule."""
+    print(
+        "rule-based plan: the model's dataset had no offer history, so no response is predicted "
+        "(expected uplift and profit are empty) and the budget is counted at worst-case cost "
+        "(every contacted customer redeems the full bonus)"
+    )
+    print(
+        f"worst-case bonus cost {alloc.total_cost:,.0f} of budget {budget:,.0f}; "
+        f"{alloc.over_budget:,} customers with a matching rule left out by the budget, "
+        f"{alloc.without_rule:,} with no matching rule (or no eligible offer), "
+        f"{alloc.without_channel:,} without a consented channel"
+    )
+    by_rule = contacted.group_by("rule", "offer_type").agg(
+        pl.len().alias("offers"),
+        pl.col("bonus").mean().alias("mean_bonus"),
+        pl.col("expected_cost").sum().alias("cost"),
+    )
+    for r in by_rule.sort(["offers", "rule"], descending=[True, False]).iter_rows(named=True):
+        print(
+            f"  {r['rule']:<18} {r['offer_type']:<18} {r['offers']:>8,} offers  "
+            f"mean bonus {r['mean_bonus']:>7.1f}  worst-case cost {r['cost']:>12,.0f}"
+        )
+
+
 def cmd_campaign(args: argparse.Namespace) -> int:
     """Plan a campaign over the champion (or a given) model version and write it."""
     from features.dataset import write_table_atomic
-    from service.bundle_engine import BundleEngine
-    from training.campaign import plan_campaign
+    from training.bonus.rule_book import RuleAllocation
+    from training.campaign import load_campaign_inputs, plan_campaign
     from training.registry import champion_version, download_version
 
     tracking = tracking_config()
@@ -39,14 +68,15 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     if version is None:
         raise ValueError("no champion model: run `offers train --promote` or pass --model-version")
     bundle = download_version(tracking, version, dest_dir=Path(args.model_cache))
-    engine = BundleEngine.from_bundle(bundle, version=str(version))
-    if engine.book is None:
+    book, segments = load_campaign_inputs(bundle)
+    if book is None:
         raise ValueError(
-            f"model version {version} has no offer book: its dataset had no offer history"
+            f"model version {version} has no offer book: its dataset had neither an offer "
+            "history nor transactions to price rule-based offers from"
         )
     plan = plan_campaign(
-        engine.book,
-        engine.segment_table,
+        book,
+        segments,
         campaign_id=args.campaign_id,
         budget=args.budget,
         control_share=args.control_share,
@@ -59,28 +89,35 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     write_table_atomic(rows, args.out)
     contacted = rows.filter(pl.col("offer_type") != "none", ~pl.col("control"))
     with_bonus = contacted.filter(pl.col("bonus") > 0)
-    alloc = plan.allocation
+    held_out = int(rows["control"].sum())
     print(
         f"campaign {args.campaign_id} (model v{version}): {rows.height:,} customers; "
         f"{contacted.height:,} contacted ({with_bonus.height:,} with a bonus, "
         f"{contacted.height - with_bonus.height:,} message-only), "
-        f"{int(rows['control'].sum()):,} held out as control, "
-        f"{rows.height - contacted.height - int(rows['control'].sum()):,} not worth contacting"
+        f"{held_out:,} held out as control, "
+        f"{rows.height - contacted.height - held_out:,} "
+        + ("not contacted" if plan.rule_based else "not worth contacting")
     )
-    print(
-        f"expected bonus cost {alloc.total_cost:,.0f} of budget {args.budget:,.0f}; expected "
-        f"incremental profit {alloc.total_profit:,.0f} (within {alloc.gap:,.2f} of the optimum)"
-    )
-    by_type = contacted.group_by("offer_type").agg(
-        pl.len().alias("offers"),
-        pl.col("bonus").mean().alias("mean_bonus"),
-        pl.col("expected_profit").sum().alias("expected_profit"),
-    )
-    for r in by_type.sort("offers", descending=True).iter_rows(named=True):
+    alloc = plan.allocation
+    if isinstance(alloc, RuleAllocation):
+        _print_rule_based(alloc, contacted, budget=args.budget)
+    else:
         print(
-            f"  {r['offer_type']:<18} {r['offers']:>8,} offers  mean bonus {r['mean_bonus']:>7.1f}"
-            f"  expected profit {r['expected_profit']:>14,.0f}"
+            f"expected bonus cost {alloc.total_cost:,.0f} of budget {args.budget:,.0f}; "
+            f"expected incremental profit {alloc.total_profit:,.0f} "
+            f"(within {alloc.gap:,.2f} of the optimum)"
         )
+        by_type = contacted.group_by("offer_type").agg(
+            pl.len().alias("offers"),
+            pl.col("bonus").mean().alias("mean_bonus"),
+            pl.col("expected_profit").sum().alias("expected_profit"),
+        )
+        for r in by_type.sort("offers", descending=True).iter_rows(named=True):
+            print(
+                f"  {r['offer_type']:<18} {r['offers']:>8,} offers  "
+                f"mean bonus {r['mean_bonus']:>7.1f}  "
+                f"expected profit {r['expected_profit']:>14,.0f}"
+            )
     if plan.not_in_book:
         print(
             f"{len(plan.not_in_book):,} requested customers are unknown to the model and "

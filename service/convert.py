@@ -127,6 +127,7 @@ def answer_to_proto(
     ids = list(offer_ids)
     if len(ids) != len(answer.bonus_offers):
         raise ValueError(f"{len(ids)} offer ids for {len(answer.bonus_offers)} bonus offers")
+    stamps: dict[datetime, Timestamp] = {}  # offers of one answer share their expiry
     return pb.GetOffersResponse(
         customer_id=answer.customer_id,
         cross_sell=[
@@ -140,7 +141,9 @@ def answer_to_proto(
         recommended=[
             pb.RecommendedItem(item_id=r.item_id, score=r.score) for r in answer.recommended
         ],
-        bonus_offers=[_bonus_to_proto(b, i) for b, i in zip(answer.bonus_offers, ids, strict=True)],
+        bonus_offers=[
+            _bonus_to_proto(b, i, stamps) for b, i in zip(answer.bonus_offers, ids, strict=True)
+        ],
         segment=pb.Segment(
             rfm_code=answer.segment.rfm_code,
             rfm_group=answer.segment.rfm_group,
@@ -153,15 +156,19 @@ def answer_to_proto(
     )
 
 
-def _bonus_to_proto(b: BonusOffer, offer_id: str) -> pb.BonusOffer:
+def _bonus_to_proto(
+    b: BonusOffer, offer_id: str, stamps: dict[datetime, Timestamp]
+) -> pb.BonusOffer:
+    expires = stamps.get(b.expires_at)
+    if expires is None:
+        expires = stamps[b.expires_at] = _timestamp(b.expires_at)
     msg = pb.BonusOffer(
         offer_id=offer_id,
         offer_type=b.offer_type,
         bonus=b.bonus,
-        expires_at=_timestamp(b.expires_at),
-        expected_uplift=b.expected_uplift,
-        expected_profit=b.expected_profit,
+        expires_at=expires,
     )
+    _set_predicted(msg, b.expected_uplift, b.expected_profit)
     if b.threshold is not None:
         msg.threshold = b.threshold
     if b.item_id is not None:
@@ -200,18 +207,27 @@ def campaign_spec_from_proto(
     return CampaignSpec(campaign_id, channel, budget, share, customer_ids=tuple(ids))
 
 
+def _set_predicted(
+    msg: pb.BonusOffer | pb.CampaignOffer, uplift: float | None, profit: float | None
+) -> None:
+    """Set the predicted uplift and profit; left unset (not 0) when nothing was predicted."""
+    if uplift is not None and math.isfinite(uplift):
+        msg.expected_uplift = uplift
+    if profit is not None and math.isfinite(profit):
+        msg.expected_profit = profit
+
+
 def campaign_row_to_proto(row: CampaignRow, offer_id: str) -> pb.CampaignOffer:
     """One streamed campaign message."""
     msg = pb.CampaignOffer(
         customer_id=row.customer_id,
         offer_type=row.offer_type,
         bonus=row.bonus,
-        expected_uplift=row.expected_uplift,
         expected_cost=row.expected_cost,
-        expected_profit=row.expected_profit,
         control=row.control,
         offer_id=offer_id,
     )
+    _set_predicted(msg, row.expected_uplift, row.expected_profit)
     if row.item_id is not None:
         msg.item_id = row.item_id
     if row.threshold is not None:

@@ -83,8 +83,8 @@ class BonusOffer:
     offer_type: str
     bonus: float
     expires_at: datetime
-    expected_uplift: float
-    expected_profit: float
+    expected_uplift: float | None  # None: nothing predicted (a rule-based offer)
+    expected_profit: float | None
     threshold: float | None = None
     item_id: str | None = None
 
@@ -136,9 +136,9 @@ class CampaignRow:
     customer_id: str
     offer_type: str
     bonus: float
-    expected_uplift: float
+    expected_uplift: float | None  # None: nothing predicted (a rule-based plan)
     expected_cost: float
-    expected_profit: float
+    expected_profit: float | None
     control: bool = False
     item_id: str | None = None
     threshold: float | None = None

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 
-from training.bonus.book import OfferBook
+from features.columns import Col
+from features.names import Feat
 from training.bonus.optimizer import Allocation
+from training.bonus.rule_book import RuleAllocation, load_book
+from training.bundle import load_bundle
 
 ALL = "all"
 
@@ -51,18 +56,55 @@ class Segments:
         members: np.ndarray = self.customer_ids[hit]
         return members
 
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Segments:
+        """The segments saved in a bundle (`training.pipeline.SEGMENTS` arrays)."""
+        return cls(
+            customer_ids=arrays[Col.CUSTOMER],
+            rfm_code=arrays[Feat.RFM_CODE],
+            rfm_group=arrays[Feat.RFM_SEGMENT],
+            lifecycle_stage=arrays[Feat.LIFECYCLE_STAGE],
+        )
+
+
+class CampaignBook(Protocol):
+    """What planning needs of a book: `training.bonus.book.OfferBook` (model-priced options)
+    or `training.bonus.rule_book.RuleBook` (rule-based, budget at worst-case cost)."""
+
+    @property
+    def rows_by_customer(self) -> dict[str, int]: ...
+
+    def plan(
+        self,
+        rows: np.ndarray,
+        *,
+        campaign_id: str,
+        budget: float | None,
+        control_share: float,
+    ) -> tuple[pl.DataFrame, Allocation | RuleAllocation]: ...
+
 
 @dataclass(frozen=True)
 class CampaignPlan:
-    """The plan (one row per audience customer in the book) and what was left out."""
+    """The plan (one row per audience customer in the book) and what was left out.
+
+    ``allocation`` is an `Allocation` (optimizer: expected profit, cost, gap) for a model book
+    and a `RuleAllocation` (worst-case cost, nothing predicted) for a rule book; the rows of a
+    rule-based plan carry an extra ``rule`` column and null expected uplift and profit.
+    """
 
     rows: pl.DataFrame
-    allocation: Allocation
+    allocation: Allocation | RuleAllocation
     not_in_book: tuple[str, ...]  # requested customers the book has no options for
+
+    @property
+    def rule_based(self) -> bool:
+        """Whether the plan comes from the rule table (no predicted response)."""
+        return isinstance(self.allocation, RuleAllocation)
 
 
 def plan_campaign(
-    book: OfferBook,
+    book: CampaignBook,
     segments: Segments,
     *,
     campaign_id: str,
@@ -91,3 +133,15 @@ def plan_campaign(
         rows, campaign_id=campaign_id, budget=budget, control_share=control_share
     )
     return CampaignPlan(frame, alloc, missing)
+
+
+def load_campaign_inputs(path: Path | str) -> tuple[CampaignBook | None, Segments]:
+    """The book (None when the bundle has none) and the customer segments of a bundle.
+
+    The book is an `OfferBook` or a `RuleBook`, whichever training saved.
+    """
+    from training.pipeline import OFFER_BOOK, SEGMENTS
+
+    bundle = load_bundle(path)
+    book = load_book(*bundle.state(OFFER_BOOK)) if OFFER_BOOK in bundle.models else None
+    return book, Segments.from_arrays(bundle.state(SEGMENTS)[1])

@@ -27,6 +27,7 @@ from features.progress import stage
 from training.bonus.book import OfferBook
 from training.bonus.config import BonusConfig
 from training.bonus.fit import BonusTraining, train_bonus
+from training.bonus.rule_book import RuleBook
 from training.bundle import BundleManifest, save_bundle
 from training.config import TrackingConfig
 from training.evaluation.baskets import evaluate_basket_completion
@@ -56,7 +57,7 @@ UP_SELL = "up_sell"
 POPULAR = "popular"
 IDS = "ids"
 SEGMENTS = "segments"
-OFFER_BOOK = "offer_book"
+OFFER_BOOK = "offer_book"  # an OfferBook or a RuleBook: `training.bonus.rule_book.load_book`
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def save_production_bundle(
     fingerprint: dict[str, Any],
     config: TrainConfig,
     metrics: dict[str, float],
-    book: OfferBook | None = None,
+    book: OfferBook | RuleBook | None = None,
 ) -> Path:
     """Write the artifact bundle the service loads."""
     seg = production.segments

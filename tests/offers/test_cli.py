@@ -83,3 +83,45 @@ def test_synth_validate_features_end_to_end(
     )
     assert features["bought"].null_count() == 0
     assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_train_and_campaign_without_an_offer_history_plan_rule_based_offers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "world"
+    args = ["--customers", "300", "--items", "50", "--days", "150", "--seed", "3"]
+    assert main(["synth", "--out", str(data), *args]) == 0
+    (data / "offers.parquet").unlink()
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run")]) == 0
+    plan_file = tmp_path / "plan.csv"
+    campaign = ["campaign", "--budget", "5000", "--segment", "all", "--campaign-id", "rb"]
+    cache = ["--model-version", "1", "--model-cache", str(tmp_path / "models")]
+    assert main([*campaign, *cache, "--out", str(plan_file)]) == 0
+    out = capsys.readouterr().out
+    assert "rule-based plan" in out and "worst-case bonus cost" in out
+    plan = pl.read_csv(plan_file, schema_overrides={"customer_id": pl.String})
+    assert plan["expected_uplift"].null_count() == plan.height
+    assert plan["expected_cost"].sum() <= 5000
+    assert plan.filter(pl.col("offer_type") != "none")["rule"].null_count() == 0
+    # the service answers from the same rule book, claiming no predicted response
+    from offers.env import tracking_config
+    from service.bundle_engine import BundleEngine
+    from service.convert import answer_to_proto
+    from service.engine import Channel, OfferRequest
+    from training.registry import download_version
+
+    engine = BundleEngine.from_bundle(
+        download_version(tracking_config(), 1, dest_dir=tmp_path / "models"), version="1"
+    )
+    offered = plan.filter(pl.col("offer_type") != "none", ~pl.col("control"))
+    answers = [
+        engine.get_offers(OfferRequest(customer_id=c, channel=Channel.WEB))
+        for c in offered["customer_id"].head(20)
+    ]
+    bonus = [b for a in answers for b in a.bonus_offers]
+    assert bonus and all(b.expected_uplift is None and b.expected_profit is None for b in bonus)
+    reply = answer_to_proto(answers[0], ["id"] * len(answers[0].bonus_offers), {"v": "1"})
+    assert all(not m.HasField("expected_uplift") for m in reply.bonus_offers)

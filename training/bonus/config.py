@@ -122,6 +122,9 @@ class BonusConfig:
     curve_half_share: float = 0.033
     curve_check_power: float = 0.55
     curve_message_share: float = 0.05
+    # feature_fraction of the response boosters (`training.bonus.response.response_lgbm`);
+    # lgbm.feature_fraction stays for the propensity model
+    response_feature_fraction: float = 0.5
     value_prior_orders: float = 2.0
     value_prior_conversions: float = 20.0
     # margin rate used when items.margin is absent or null for an item (None: an error)
@@ -173,6 +176,10 @@ class BonusConfig:
                 raise BonusConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.spend_threshold_quantile < 1.0:
             raise BonusConfigError("spend_threshold_quantile must be in (0, 1)")
+        if not 0.0 < self.response_feature_fraction <= 1.0:
+            raise BonusConfigError(
+                f"response_feature_fraction must be in (0, 1], got {self.response_feature_fraction}"
+            )
         for name in ("calibration_share", "response_test_share"):
             if not 0.0 < getattr(self, name) < 0.9:
                 raise BonusConfigError(f"{name} must be in (0, 0.9), got {getattr(self, name)}")

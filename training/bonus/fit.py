@@ -2,8 +2,8 @@
 the synthetic world) the policy comparison against the ground truth.
 
 Without an offer history there is no response to learn (`NoOfferHistoryError`): the result
-then says so and carries no book; campaigns fall back to the rule table, priced from each
-customer's own check, with no predicted response.
+then says so and carries a `RuleBook` instead (the rule table, priced from each customer's own
+check, with no predicted response); campaigns over it count the budget at worst-case cost.
 """
 
 from __future__ import annotations
@@ -22,15 +22,20 @@ from training.bonus.config import BonusConfig
 from training.bonus.policies import evaluate_policies, prepare_decision
 from training.bonus.propensity import PropensityError, fixed_feature_config, train_propensity
 from training.bonus.response import NoOfferHistoryError, offer_history, train_response
+from training.bonus.rule_book import RuleBook, rule_book_from_dataset
 
 GROUND_TRUTH = "ground_truth"
 
 
 @dataclass(frozen=True)
 class BonusTraining:
-    """The offer book (None without offer history) and the report sections."""
+    """The book campaigns plan over and the report sections.
 
-    book: OfferBook | None
+    An `OfferBook` (model-priced options) when the dataset has an offer history, a `RuleBook`
+    (rule-based offers, nothing predicted) when it has none, None without transactions either.
+    """
+
+    book: OfferBook | RuleBook | None
     results: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -63,8 +68,28 @@ def train_bonus(
         offers = offer_history(ds)
     except NoOfferHistoryError as exc:
         notes.append(str(exc))
-        results["bonus_models"] = {"status": "no offer history", "note": str(exc)}
-        return BonusTraining(book=None, results=results, notes=tuple(notes))
+        status: dict[str, Any] = {"status": "no offer history", "note": str(exc)}
+        results["bonus_models"] = status
+        if ds.transactions is None:
+            notes.append("no transactions either: no rule-based offers can be priced")
+            return BonusTraining(book=None, results=results, notes=tuple(notes))
+        rule_book, report = rule_book_from_dataset(
+            ds,
+            as_of=as_of,
+            config=config,
+            feature_config=fc,
+            cross_sell_item=cross_sell_item,
+            up_sell_item=up_sell_item,
+        )
+        notes.append(
+            "offers are rule-based (first matching RFM / lifecycle rule, bonus priced from the "
+            "customer's own expected check) with no predicted response; campaigns count the "
+            f"budget at worst-case cost; {report['with_offer']:,} of {report['customers']:,} "
+            "customers have a rule-based offer"
+        )
+        status["fallback"] = "rule-based offers"
+        results["rule_based_offers"] = report
+        return BonusTraining(book=rule_book, results=results, notes=tuple(notes))
     with stage("bonus: response model"):
         response = train_response(ds, config=config, feature_config=fc)
     results["response_model"] = response.report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import datetime, time, timedelta
@@ -18,9 +19,11 @@ from training.bonus.candidates import build_candidates
 from training.bonus.config import BonusConfig
 from training.bonus.policies import (
     Decision,
+    diagnostics,
     evaluate_policies,
     fill_to_budget,
     rule_based_offers,
+    true_matrices,
 )
 from training.bonus.profit import profit_matrices
 from training.bonus.value import Value
@@ -130,6 +133,8 @@ def test_policies_are_scored_with_the_truth_and_the_oracle_is_best() -> None:
     # with exact predictions ours is the oracle
     for key in policies["ours"]:
         assert policies["ours"][key]["ratio_to_oracle"] == pytest.approx(1.0)
+        # ~1: the optimizer's greedy fill at a slightly smaller budget may do a little worse
+        assert policies["ours"][key]["ratio_at_equal_spend"] == pytest.approx(1.0, abs=0.01)
     assert result["plot"]["budgets"] == result["budgets"]
     assert policies["no_bonus"][next(iter(policies["no_bonus"]))]["profit"] == 0.0
 
@@ -142,6 +147,25 @@ def test_noisy_predictions_lose_profit_against_the_oracle() -> None:
     ratios = [r["ratio_to_oracle"] for r in result["policies"]["ours"].values()]
     assert all(math.isfinite(r) and r <= 1.0 + 1e-9 for r in ratios)
     assert min(ratios) < 1.0
+    # against the oracle at ours' own true spend (noisy costs miss the budget)
+    same = [r["ratio_at_equal_spend"] for r in result["policies"]["ours"].values()]
+    assert all(math.isfinite(r) and r <= 1.01 for r in same) and min(same) < 1.0
+    assert result["targets"]["min_ours_vs_oracle_at_equal_spend"] == pytest.approx(min(same))
+
+
+def test_diagnostics_report_the_no_offer_response_against_the_truth() -> None:
+    n = 200
+    rng = np.random.default_rng(0)
+    truth = FakeTruth(rng.uniform(0, 0.5, n), rng.uniform(0, 0.2, n), rng.uniform(100, 400, n))
+    exact = _decision(truth, n, noise=0.0)
+    true = true_matrices(truth, exact.candidates, as_of=AS_OF, point_value=1.0)
+    got = diagnostics(exact, true)
+    assert got["mean_p_none"] == pytest.approx(got["mean_true_p_none"])
+    assert got["spearman_p_none"] == pytest.approx(1.0)
+    # a model that predicts a 1.5x higher no-offer response shows it in the means
+    high = dataclasses.replace(exact, p_none=exact.p_none * 1.5)
+    got = diagnostics(high, true)
+    assert got["mean_p_none"] == pytest.approx(1.5 * got["mean_true_p_none"])
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from scipy.special import expit
 from features.columns import Col, OfferType
 from features.config import FeatureConfig
 from features.dataset import load_dataset, write_parquet_atomic
-from training.bonus.config import BonusConfig, LgbmParams
+from training.bonus.config import BonusConfig, BonusConfigError, LgbmParams
 from training.bonus.propensity import fixed_feature_config
 from training.bonus.response import (
     BonusCurve,
@@ -29,6 +29,7 @@ from training.bonus.response import (
     model_features,
     offer_history,
     offer_history_features,
+    response_lgbm,
     train_response,
 )
 
@@ -228,3 +229,17 @@ def test_the_curve_objective_is_the_log_loss_gradient() -> None:
     numeric = (loss(raw + h) - loss(raw - h)) / (2 * h)
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-8)
     assert (hess > 0).all()
+
+
+def test_the_response_boosters_use_their_own_feature_fraction(
+    fitted: tuple[ResponseResult, pl.DataFrame],
+) -> None:
+    model = fitted[0].model
+    assert CONFIG.response_feature_fraction == 0.5
+    assert CONFIG.lgbm.feature_fraction == 0.9  # the propensity model's stays
+    assert model.uplift is not None
+    for booster in (model.booster, model.uplift):
+        assert float(booster.params["feature_fraction"]) == 0.5
+    assert response_lgbm(BonusConfig(response_feature_fraction=1.0)).feature_fraction == 1.0
+    with pytest.raises(BonusConfigError, match="response_feature_fraction"):
+        BonusConfig(response_feature_fraction=0.0)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"service/gen/offers/v1/offers.proto\x12\toffers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\x0cOfferContext\x12\x15\n\rcart_item_ids\x18\x01 \x03(\t\x12\x16\n\x0eviewed_item_id\x18\x02 \x01(\t\x12#\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x12.offers.v1.Channel\x12\x16\n\x0emax_cross_sell\x18\x04 \x01(\r\x12\x13\n\x0bmax_up_sell\x18\x05 \x01(\r\x12\x17\n\x0fmax_recommended\x18\x06 \x01(\r\x12\x18\n\x10max_bonus_offers\x18\x07 \x01(\r\x12\x1a\n\rbonus_ceiling\x18\x08 \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_bonus_ceiling\"Q\n\x10GetOffersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.offers.v1.OfferContext\"?\n\rCrossSellItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"D\n\nUpSellItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61nchor_item_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\"1\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\"\xeb\x01\n\nBonusOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x12\n\noffer_type\x18\x02 \x01(\t\x12\r\n\x05\x62onus\x18\x03 \x01(\x01\x12\x16\n\tthreshold\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65xpected_uplift\x18\x06 \x01(\x01\x12\x17\n\x0f\x65xpected_profit\x18\x07 \x01(\x01\x12\x14\n\x07item_id\x18\x08 \x01(\tH\x01\x88\x01\x01\x42\x0c\n\n_thresholdB\n\n\x08_item_id\"G\n\x07Segment\x12\x10\n\x08rfm_code\x18\x01 \x01(\t\x12\x11\n\trfm_group\x18\x02 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\x03 \x01(\t\"\xc5\x03\n\x11GetOffersResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12,\n\ncross_sell\x18\x02 \x03(\x0b\x32\x18.offers.v1.CrossSellItem\x12&\n\x07up_sell\x18\x03 \x03(\x0b\x32\x15.offers.v1.UpSellItem\x12/\n\x0brecommended\x18\x04 \x03(\x0b\x32\x1a.offers.v1.RecommendedItem\x12+\n\x0c\x62onus_offers\x18\x05 \x03(\x0b\x32\x15.offers.v1.BonusOffer\x12#\n\x07segment\x18\x06 \x01(\x0b\x32\x12.offers.v1.Segment\x12\x15\n\rcontrol_group\x18\x07 \x01(\x08\x12\x12\n\ncold_start\x18\x08 \x01(\x08\x12\x18\n\x10unknown_item_ids\x18\t \x03(\t\x12G\n\x0emodel_versions\x18\n \x03(\x0b\x32/.offers.v1.GetOffersResponse.ModelVersionsEntry\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x0c\x43ustomerList\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\"\xbf\x01\n\x0f\x43\x61mpaignRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12,\n\tcustomers\x18\x02 \x01(\x0b\x32\x17.offers.v1.CustomerListH\x00\x12\x11\n\x07segment\x18\x03 \x01(\tH\x00\x12\x0e\n\x06\x62udget\x18\x04 \x01(\x01\x12#\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x12.offers.v1.Channel\x12\x15\n\rcontrol_share\x18\x06 \x01(\x01\x42\n\n\x08\x61udience\"\xfb\x01\n\rCampaignOffer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\noffer_type\x18\x02 \x01(\t\x12\x14\n\x07item_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tthreshold\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\r\n\x05\x62onus\x18\x05 \x01(\x01\x12\x17\n\x0f\x65xpected_uplift\x18\x06 \x01(\x01\x12\x15\n\rexpected_cost\x18\x07 \x01(\x01\x12\x17\n\x0f\x65xpected_profit\x18\x08 \x01(\x01\x12\x0f\n\x07\x63ontrol\x18\t \x01(\x08\x12\x10\n\x08offer_id\x18\n \x01(\tB\n\n\x08_item_idB\x0c\n\n_threshold\"\xa9\x01\n\x0cOutcomeEvent\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x05\x65vent\x18\x03 \x01(\x0e\x32\x1b.offers.v1.OutcomeEventType\x12&\n\x02ts\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revenue\x18\x05 \x01(\x01\x12\r\n\x05\x62onus\x18\x06 \x01(\x01\"7\n\x0cOutcomeBatch\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.offers.v1.OutcomeEvent\"\x1e\n\nOutcomeAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"\x1e\n\x0bPingRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1f\n\x0cPingResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c*z\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_WEB\x10\x01\x12\x0f\n\x0b\x43HANNEL_APP\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x10\n\x0c\x43HANNEL_PUSH\x10\x04\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x05*\x95\x01\n\x10OutcomeEventType\x12\"\n\x1eOUTCOME_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18OUTCOME_EVENT_TYPE_SHOWN\x10\x01\x12\x1f\n\x1bOUTCOME_EVENT_TYPE_REDEEMED\x10\x02\x12\x1e\n\x1aOUTCOME_EVENT_TYPE_IGNORED\x10\x03\x32\xa0\x02\n\x0cOfferService\x12\x46\n\tGetOffers\x12\x1b.offers.v1.GetOffersRequest\x1a\x1c.offers.v1.GetOffersResponse\x12N\n\x14StreamCampaignOffers\x12\x1a.offers.v1.CampaignRequest\x1a\x18.offers.v1.CampaignOffer0\x01\x12?\n\rRecordOutcome\x12\x17.offers.v1.OutcomeBatch\x1a\x15.offers.v1.OutcomeAck\x12\x37\n\x04Ping\x12\x16.offers.v1.PingRequest\x1a\x17.offers.v1.PingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"service/gen/offers/v1/offers.proto\x12\toffers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\x0cOfferContext\x12\x15\n\rcart_item_ids\x18\x01 \x03(\t\x12\x16\n\x0eviewed_item_id\x18\x02 \x01(\t\x12#\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x12.offers.v1.Channel\x12\x16\n\x0emax_cross_sell\x18\x04 \x01(\r\x12\x13\n\x0bmax_up_sell\x18\x05 \x01(\r\x12\x17\n\x0fmax_recommended\x18\x06 \x01(\r\x12\x18\n\x10max_bonus_offers\x18\x07 \x01(\r\x12\x1a\n\rbonus_ceiling\x18\x08 \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_bonus_ceiling\"Q\n\x10GetOffersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.offers.v1.OfferContext\"?\n\rCrossSellItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"D\n\nUpSellItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61nchor_item_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\"1\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\"\x9d\x02\n\nBonusOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x12\n\noffer_type\x18\x02 \x01(\t\x12\r\n\x05\x62onus\x18\x03 \x01(\x01\x12\x16\n\tthreshold\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x0f\x65xpected_uplift\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x1c\n\x0f\x65xpected_profit\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x07item_id\x18\x08 \x01(\tH\x03\x88\x01\x01\x42\x0c\n\n_thresholdB\x12\n\x10_expected_upliftB\x12\n\x10_expected_profitB\n\n\x08_item_id\"G\n\x07Segment\x12\x10\n\x08rfm_code\x18\x01 \x01(\t\x12\x11\n\trfm_group\x18\x02 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\x03 \x01(\t\"\xc5\x03\n\x11GetOffersResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12,\n\ncross_sell\x18\x02 \x03(\x0b\x32\x18.offers.v1.CrossSellItem\x12&\n\x07up_sell\x18\x03 \x03(\x0b\x32\x15.offers.v1.UpSellItem\x12/\n\x0brecommended\x18\x04 \x03(\x0b\x32\x1a.offers.v1.RecommendedItem\x12+\n\x0c\x62onus_offers\x18\x05 \x03(\x0b\x32\x15.offers.v1.BonusOffer\x12#\n\x07segment\x18\x06 \x01(\x0b\x32\x12.offers.v1.Segment\x12\x15\n\rcontrol_group\x18\x07 \x01(\x08\x12\x12\n\ncold_start\x18\x08 \x01(\x08\x12\x18\n\x10unknown_item_ids\x18\t \x03(\t\x12G\n\x0emodel_versions\x18\n \x03(\x0b\x32/.offers.v1.GetOffersResponse.ModelVersionsEntry\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x0c\x43ustomerList\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\"\xbf\x01\n\x0f\x43\x61mpaignRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12,\n\tcustomers\x18\x02 \x01(\x0b\x32\x17.offers.v1.CustomerListH\x00\x12\x11\n\x07segment\x18\x03 \x01(\tH\x00\x12\x0e\n\x06\x62udget\x18\x04 \x01(\x01\x12#\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x12.offers.v1.Channel\x12\x15\n\rcontrol_share\x18\x06 \x01(\x01\x42\n\n\x08\x61udience\"\xad\x02\n\rCampaignOffer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\noffer_type\x18\x02 \x01(\t\x12\x14\n\x07item_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tthreshold\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\r\n\x05\x62onus\x18\x05 \x01(\x01\x12\x1c\n\x0f\x65xpected_uplift\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x15\n\rexpected_cost\x18\x07 \x01(\x01\x12\x1c\n\x0f\x65xpected_profit\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x0f\n\x07\x63ontrol\x18\t \x01(\x08\x12\x10\n\x08offer_id\x18\n \x01(\tB\n\n\x08_item_idB\x0c\n\n_thresholdB\x12\n\x10_expected_upliftB\x12\n\x10_expected_profit\"\xa9\x01\n\x0cOutcomeEvent\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x05\x65vent\x18\x03 \x01(\x0e\x32\x1b.offers.v1.OutcomeEventType\x12&\n\x02ts\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revenue\x18\x05 \x01(\x01\x12\r\n\x05\x62onus\x18\x06 \x01(\x01\"7\n\x0cOutcomeBatch\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.offers.v1.OutcomeEvent\"\x1e\n\nOutcomeAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"\x1e\n\x0bPingRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1f\n\x0cPingResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c*z\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_WEB\x10\x01\x12\x0f\n\x0b\x43HANNEL_APP\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x10\n\x0c\x43HANNEL_PUSH\x10\x04\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x05*\x95\x01\n\x10OutcomeEventType\x12\"\n\x1eOUTCOME_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18OUTCOME_EVENT_TYPE_SHOWN\x10\x01\x12\x1f\n\x1bOUTCOME_EVENT_TYPE_REDEEMED\x10\x02\x12\x1e\n\x1aOUTCOME_EVENT_TYPE_IGNORED\x10\x03\x32\xa0\x02\n\x0cOfferService\x12\x46\n\tGetOffers\x12\x1b.offers.v1.GetOffersRequest\x1a\x1c.offers.v1.GetOffersResponse\x12N\n\x14StreamCampaignOffers\x12\x1a.offers.v1.CampaignRequest\x1a\x18.offers.v1.CampaignOffer0\x01\x12?\n\rRecordOutcome\x12\x17.offers.v1.OutcomeBatch\x1a\x15.offers.v1.OutcomeAck\x12\x37\n\x04Ping\x12\x16.offers.v1.PingRequest\x1a\x17.offers.v1.PingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETOFFERSRESPONSE_MODELVERSIONSENTRY']._loaded_options = None
   _globals['_GETOFFERSRESPONSE_MODELVERSIONSENTRY']._serialized_options = b'8\001'
-  _globals['_CHANNEL']._serialized_start=2173
-  _globals['_CHANNEL']._serialized_end=2295
-  _globals['_OUTCOMEEVENTTYPE']._serialized_start=2298
-  _globals['_OUTCOMEEVENTTYPE']._serialized_end=2447
+  _globals['_CHANNEL']._serialized_start=2273
+  _globals['_CHANNEL']._serialized_end=2395
+  _globals['_OUTCOMEEVENTTYPE']._serialized_start=2398
+  _globals['_OUTCOMEEVENTTYPE']._serialized_end=2547
   _globals['_OFFERCONTEXT']._serialized_start=83
   _globals['_OFFERCONTEXT']._serialized_end=323
   _globals['_GETOFFERSREQUEST']._serialized_start=325
@@ -49,29 +49,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDEDITEM']._serialized_start=543
   _globals['_RECOMMENDEDITEM']._serialized_end=592
   _globals['_BONUSOFFER']._serialized_start=595
-  _globals['_BONUSOFFER']._serialized_end=830
-  _globals['_SEGMENT']._serialized_start=832
-  _globals['_SEGMENT']._serialized_end=903
-  _globals['_GETOFFERSRESPONSE']._serialized_start=906
-  _globals['_GETOFFERSRESPONSE']._serialized_end=1359
-  _globals['_GETOFFERSRESPONSE_MODELVERSIONSENTRY']._serialized_start=1307
-  _globals['_GETOFFERSRESPONSE_MODELVERSIONSENTRY']._serialized_end=1359
-  _globals['_CUSTOMERLIST']._serialized_start=1361
-  _globals['_CUSTOMERLIST']._serialized_end=1397
-  _globals['_CAMPAIGNREQUEST']._serialized_start=1400
-  _globals['_CAMPAIGNREQUEST']._serialized_end=1591
-  _globals['_CAMPAIGNOFFER']._serialized_start=1594
-  _globals['_CAMPAIGNOFFER']._serialized_end=1845
-  _globals['_OUTCOMEEVENT']._serialized_start=1848
-  _globals['_OUTCOMEEVENT']._serialized_end=2017
-  _globals['_OUTCOMEBATCH']._serialized_start=2019
-  _globals['_OUTCOMEBATCH']._serialized_end=2074
-  _globals['_OUTCOMEACK']._serialized_start=2076
-  _globals['_OUTCOMEACK']._serialized_end=2106
-  _globals['_PINGREQUEST']._serialized_start=2108
-  _globals['_PINGREQUEST']._serialized_end=2138
-  _globals['_PINGRESPONSE']._serialized_start=2140
-  _globals['_PINGRESPONSE']._serialized_end=2171
-  _globals['_OFFERSERVICE']._serialized_start=2450
-  _globals['_OFFERSERVICE']._serialized_end=2738
+  _globals['_BONUSOFFER']._serialized_end=880
+  _globals['_SEGMENT']._serialized_start=882
+  _globals['_SEGMENT']._serialized_end=953
+  _globals['_GETOFFERSRESPONSE']._serialized_start=956
+  _globals['_GETOFFERSRESPONSE']._serialized_end=1409
+  _globals['_GETOFFERSRESPONSE_MODELVERSIONSENTRY']._serialized_start=1357
+  _globals['_GETOFFERSRESPONSE_MODELVERSIONSENTRY']._serialized_end=1409
+  _globals['_CUSTOMERLIST']._serialized_start=1411
+  _globals['_CUSTOMERLIST']._serialized_end=1447
+  _globals['_CAMPAIGNREQUEST']._serialized_start=1450
+  _globals['_CAMPAIGNREQUEST']._serialized_end=1641
+  _globals['_CAMPAIGNOFFER']._serialized_start=1644
+  _globals['_CAMPAIGNOFFER']._serialized_end=1945
+  _globals['_OUTCOMEEVENT']._serialized_start=1948
+  _globals['_OUTCOMEEVENT']._serialized_end=2117
+  _globals['_OUTCOMEBATCH']._serialized_start=2119
+  _globals['_OUTCOMEBATCH']._serialized_end=2174
+  _globals['_OUTCOMEACK']._serialized_start=2176
+  _globals['_OUTCOMEACK']._serialized_end=2206
+  _globals['_PINGREQUEST']._serialized_start=2208
+  _globals['_PINGREQUEST']._serialized_end=2238
+  _globals['_PINGRESPONSE']._serialized_start=2240
+  _globals['_PINGRESPONSE']._serialized_end=2271
+  _globals['_OFFERSERVICE']._serialized_start=2550
+  _globals['_OFFERSERVICE']._serialized_end=2838
 # @@protoc_insertion_point(module_scope)
