@@ -25,11 +25,11 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import resource
+import signal
+import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from service.gen.offers.v1 import offers_pb2 as pb
 from service.gen.offers.v1 import offers_pb2_grpc as pb_grpc
 from service.hotswap import EngineHolder
 from service.metrics import percentile
-from service.server import create_server
+from service.workers import serve_processes
 from training.bonus.book import OfferBook
 from training.campaign import Segments
 from training.recs.base import IdMap, Interactions
@@ -55,6 +55,7 @@ from training.recs.crosssell import TUNED_CROSS_SELL, CrossSell
 from training.recs.upsell import TUNED_UP_SELL, UpSell
 
 CONCURRENCY = (1, 8, 32, 64)
+CONNECTIONS = 8  # client connections (at most one per concurrent caller)
 WARMUP_S = 0.5
 MEASURE_S = 3.0
 
@@ -343,7 +344,8 @@ ENGINES: dict[str, Callable[[], OfferEngine] | None] = {
 
 
 def _get_offers(stub: Any) -> Callable[[], Any]:
-    """GetOffers for random customers (2% unknown) with a 1-4 item cart, half with a view."""
+    """GetOffers for random customers (2% unknown) in a mix of pages: 40% a cart of 1-4 items
+    (half of them also viewing an item), 30% viewing an item, 30% no context (home page)."""
     rng = np.random.default_rng(os.getpid())
     n = 4096
     by_rank = item_by_rank()
@@ -353,10 +355,11 @@ def _get_offers(stub: Any) -> Callable[[], Any]:
     draws = items[by_rank[_power_law(rng, N_ITEMS, int(sizes.sum()) + n, 1.0)]]
     requests = []
     at = 0
+    page = rng.random(n)
     for r in range(n):
-        cart = draws[at : at + sizes[r]].tolist()
+        cart = draws[at : at + sizes[r]].tolist() if page[r] < 0.4 else []
         at += sizes[r]
-        viewed = str(draws[at]) if r % 2 else ""
+        viewed = str(draws[at]) if (page[r] < 0.2 or 0.4 <= page[r] < 0.7) else ""
         at += 1
         requests.append(
             pb.GetOffersRequest(
@@ -383,26 +386,47 @@ WORKLOADS: dict[str, Callable[[Any], Callable[[], Any]]] = {
 
 # engine -> workloads at every concurrency, (workload, requests/s) at a fixed rate, and whether
 # to stream a campaign to every customer; all against one server holding the engine
-RUNS: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, float], ...], bool], ...] = (
-    ("none", ("ping",), (), False),
-    ("bundle_1m", ("ping", "get_offers"), (("get_offers", 1000.0), ("get_offers", 2000.0)), True),
+# (engine, server processes, workloads at every concurrency, (workload, requests/s) at a fixed
+# rate, whether to stream a campaign to every customer): each run gets its own server
+RUNS: tuple[tuple[str, int, tuple[str, ...], tuple[tuple[str, float], ...], bool], ...] = (
+    ("none", 1, ("ping",), (), False),
+    ("none", 2, ("ping",), (), False),
+    ("bundle_1m", 1, ("ping", "get_offers"), (("get_offers", 1000.0),), True),
+    (
+        "bundle_1m",
+        2,
+        ("ping", "get_offers"),
+        (("get_offers", 1000.0), ("get_offers", 1500.0), ("get_offers", 2000.0)),
+        False,
+    ),
 )
+
+
+def _channels(port: int, n: int) -> list[grpc.aio.Channel]:
+    """``n`` channels with a connection each (server processes share out connections)."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    return [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(n)]
+
+
+def _stub(channel: grpc.aio.Channel) -> Any:
+    return pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 def _client(port: int, workload: str, concurrency: int, out: Any) -> None:
     """Child process: ``concurrency`` concurrent callers for MEASURE_S after a warm-up."""
 
     async def run() -> tuple[int, float, list[float], int]:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
-            call = WORKLOADS[workload](stub)
+        channels = _channels(port, min(concurrency, CONNECTIONS))
+        calls = [WORKLOADS[workload](_stub(ch)) for ch in channels]
+        await asyncio.gather(*(ch.channel_ready() for ch in channels))
+        try:
             latencies: list[float] = []
             errors = 0
             start = time.perf_counter()
             measure_from = start + WARMUP_S
             end = measure_from + MEASURE_S
 
-            async def caller() -> None:
+            async def caller(call: Callable[[], Any]) -> None:
                 nonlocal errors
                 while True:
                     t0 = time.perf_counter()
@@ -416,8 +440,10 @@ def _client(port: int, workload: str, concurrency: int, out: Any) -> None:
                     if t0 >= measure_from:
                         latencies.append(time.perf_counter() - t0)
 
-            await asyncio.gather(*(caller() for _ in range(concurrency)))
+            await asyncio.gather(*(caller(calls[n % len(calls)]) for n in range(concurrency)))
             return len(latencies), MEASURE_S, latencies, errors
+        finally:
+            await asyncio.gather(*(ch.close() for ch in channels))
 
     n, seconds, latencies, errors = asyncio.run(run())
     out.put((n, seconds, sorted(latencies), errors))
@@ -431,9 +457,10 @@ def _rate_client(port: int, workload: str, rate: float, out: Any) -> None:
     """
 
     async def run() -> tuple[int, int, list[float], int]:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
-            call = WORKLOADS[workload](stub)
+        channels = _channels(port, CONNECTIONS)
+        calls = [WORKLOADS[workload](_stub(ch)) for ch in channels]
+        await asyncio.gather(*(ch.channel_ready() for ch in channels))
+        try:
             latencies: list[float] = []
             errors = 0
             start = time.perf_counter() + 0.1
@@ -443,7 +470,7 @@ def _rate_client(port: int, workload: str, rate: float, out: Any) -> None:
             async def one(n: int, due: float) -> None:
                 nonlocal errors
                 try:
-                    await call()
+                    await calls[n % len(calls)]()
                 except grpc.aio.AioRpcError:
                     errors += 1
                     return
@@ -459,6 +486,8 @@ def _rate_client(port: int, workload: str, rate: float, out: Any) -> None:
                 tasks.append(asyncio.ensure_future(one(n, due)))
             await asyncio.gather(*tasks)
             return total - warm, len(latencies), latencies, errors
+        finally:
+            await asyncio.gather(*(ch.close() for ch in channels))
 
     sent, n, latencies, errors = asyncio.run(run())
     out.put((sent, n, sorted(latencies), errors))
@@ -486,14 +515,32 @@ def _stream_client(port: int, budget: float, out: Any) -> None:
     out.put((n, offers, first or 0.0, total))
 
 
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def _proc_kib(pid: int, name: str, key: str) -> int:
+    for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1])
+    return 0
 
 
-def measure(workload: str, engine: str, concurrency: int, port: int) -> dict[str, float]:
+def _server_pids(supervisor: int) -> list[int]:
+    """The server's processes: the supervisor and its workers (if it forked any)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [supervisor, *(int(c) for c in children)]
+
+
+def memory(supervisor: int) -> str:
+    """Server memory: RSS of each process (shared model pages count in each) and the total PSS
+    (shared pages split between the processes: what the server really uses)."""
+    pids = _server_pids(supervisor)
+    rss = [_proc_kib(p, "status", "VmRSS:") / 1024 for p in pids]
+    pss = sum(_proc_kib(p, "smaps_rollup", "Pss:") for p in pids) / 1024
+    each = ", ".join(f"{r:.0f}" for r in rss)
+    return f"rss {max(rss):.1f} MiB (per process: {each}), pss total {pss:.1f} MiB"
+
+
+def measure(
+    workload: str, engine: str, concurrency: int, port: int, server: int
+) -> dict[str, float]:
     """Run one client process against the running server and print its figures."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -506,17 +553,18 @@ def measure(workload: str, engine: str, concurrency: int, port: int) -> dict[str
         "rps": n / seconds,
         "p50": percentile(lat, 50) * 1000,
         "p99": percentile(lat, 99) * 1000,
-        "rss": _rss_mib(),
     }
     print(f"{tag} throughput: {fig['rps']:.0f} req/s")
     print(f"{tag} p50: {fig['p50']:.3f} ms")
     print(f"{tag} p99: {fig['p99']:.3f} ms")
     print(f"{tag} errors: {errors}")
-    print(f"{tag} server rss: {fig['rss']:.1f} MiB", flush=True)
+    print(f"{tag} server {memory(server)}", flush=True)
     return fig
 
 
-def measure_rate(workload: str, engine: str, rate: float, port: int) -> dict[str, float]:
+def measure_rate(
+    workload: str, engine: str, rate: float, port: int, server: int
+) -> dict[str, float]:
     """Requests at a fixed rate from one client process; latency percentiles and RSS."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -529,11 +577,11 @@ def measure_rate(workload: str, engine: str, rate: float, port: int) -> dict[str
     print(f"{tag} answered: {n} of {sent} ({errors} errors)")
     print(f"{tag} p50: {fig['p50']:.3f} ms")
     print(f"{tag} p99: {fig['p99']:.3f} ms")
-    print(f"{tag} server rss: {_rss_mib():.1f} MiB", flush=True)
+    print(f"{tag} server {memory(server)}", flush=True)
     return fig
 
 
-def measure_stream(engine: str, port: int, budget: float = 5e7) -> None:
+def measure_stream(engine: str, port: int, server: int, budget: float = 5e7) -> None:
     """One campaign to every customer, streamed to a client in another process."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -545,42 +593,86 @@ def measure_stream(engine: str, port: int, budget: float = 5e7) -> None:
     print(f"{tag} messages: {n} ({offers} offers)")
     print(f"{tag} first message: {first:.2f} s")
     print(f"{tag} last message: {total:.2f} s ({n / max(total, 1e-9):.0f} msg/s)")
-    print(f"{tag} server rss: {_rss_mib():.1f} MiB", flush=True)
+    print(f"{tag} server {memory(server)}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(engine: OfferEngine | None, config: ServiceConfig) -> int:
+    """Fork a server (`serve_processes`) for ``engine``; its pid once its port accepts.
+
+    This process never creates a gRPC object itself, so forking it stays safe; the clients are
+    spawned (fresh interpreters).
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            serve_processes(EngineHolder(engine), config)
+        except BaseException:  # reported by the exit code
+            code = 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection((config.host, config.port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start listening") from None
+            time.sleep(0.1)
+    time.sleep(1.0)  # every worker binds and loads its servicer
+    return pid
+
+
+def _stop_server(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        print(f"server exit status {os.waitstatus_to_exitcode(status)}")
 
 
 def main() -> None:
-    """Every engine of `RUNS`: its workloads at every concurrency, then the campaign stream."""
+    """Every run of `RUNS`: its workloads at every concurrency, then the campaign stream."""
     only = os.environ.get("OFFERS_BENCH_ENGINES")
+    engines: dict[str, OfferEngine | None] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = ServiceConfig(
-            host="127.0.0.1",
-            port=0,
-            max_concurrent_rpcs=0,
-            drain_s=0.0,
-            outcome_log_path=Path(tmp) / "events.jsonl",
-        )
-        for engine, workloads, rates, stream in RUNS:
+        for engine, processes, workloads, rates, stream in RUNS:
             if only and engine not in only.split(","):
                 continue
-            factory = ENGINES[engine]
-            holder = EngineHolder(factory() if factory is not None else None)
-            print(f"engine {engine} server rss: {_rss_mib():.1f} MiB", flush=True)
-            server, port = create_server(holder, replace(base))
-            server.start()
+            if engine not in engines:
+                factory = ENGINES[engine]
+                engines[engine] = factory() if factory is not None else None
+            log = Path(tmp) / f"events-{engine}-{processes}.jsonl"
+            config = ServiceConfig(
+                host="127.0.0.1",
+                port=_free_port(),
+                processes=processes,
+                max_concurrent_rpcs=0,
+                drain_s=0.0,
+                grace_s=1.0,
+                outcome_log_path=log,
+            )
+            tag = f"{engine}/{processes}p"
+            server = _start_server(engines[engine], config)
+            print(f"engine {tag} server {memory(server)}", flush=True)
             try:
                 for workload in workloads:
                     for c in CONCURRENCY:
-                        measure(workload, engine, c, port)
+                        measure(workload, tag, c, config.port, server)
                 for workload, rate in rates:
-                    measure_rate(workload, engine, rate, port)
+                    measure_rate(workload, tag, rate, config.port, server)
                 if stream:
-                    measure_stream(engine, port)
+                    measure_stream(tag, config.port, server)
             finally:
-                server.stop(1.0).wait()
-            print(f"event log: {(Path(tmp) / 'events.jsonl').stat().st_size / 2**20:.0f} MiB")
-            del holder
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"server peak rss: {peak:.1f} MiB")
+                _stop_server(server)
+            size = sum(f.stat().st_size for f in Path(tmp).glob(f"{log.stem}*"))
+            print(f"event log {tag}: {size / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -17,15 +17,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.champion import ChampionLoader
     from service.config import load_config
     from service.hotswap import EngineHolder
-    from service.server import serve
+    from service.workers import serve_processes
 
     config = load_config(args.config)
-    if args.port is not None:
-        config = dataclasses.replace(config, port=args.port)
+    overrides = {
+        k: v for k, v in (("port", args.port), ("processes", args.processes)) if v is not None
+    }
+    config = dataclasses.replace(config, **overrides)
     loader = ChampionLoader(tracking_config(), cache_dir=Path(args.model_cache))
     holder = EngineHolder(loader.load())
-    print(f"serving champion v{loader.loaded_version} on {config.host}:{config.port}", flush=True)
-    serve(holder, config, check=loader.check)
+    print(
+        f"serving champion v{loader.loaded_version} on {config.host}:{config.port} "
+        f"({config.processes} process{'es' if config.processes > 1 else ''})",
+        flush=True,
+    )
+    serve_processes(holder, config, check=loader.check)
     return 0
 
 
@@ -73,6 +79,37 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_outcomes(args: argparse.Namespace) -> int:
+    """Turn the service's offer-event logs into the contract's ``offers`` table."""
+    import polars as pl
+
+    from features.columns import Col
+    from features.dataset import write_table_atomic
+    from service.outcome_log import offers_table
+
+    export = offers_table(args.logs)
+    table = export.table
+    kept = 0
+    if args.merge and args.out.exists():
+        earlier = pl.read_parquet(args.out) if args.out.suffix == ".parquet" else None
+        if earlier is None:
+            raise ValueError(f"--merge: {args.out} must be a .parquet offers table")
+        if earlier.columns != table.columns:
+            raise ValueError(
+                f"--merge: {args.out} has columns {earlier.columns}, expected {table.columns}"
+            )
+        # an offer exported again (new outcomes since) replaces its earlier row
+        earlier = earlier.filter(~pl.col(Col.OFFER).is_in(table[Col.OFFER].implode()))
+        kept = earlier.height
+        table = pl.concat([earlier, table.cast(earlier.schema)])
+    write_table_atomic(table, args.out)
+    print(export.format())
+    if args.merge:
+        print(f"kept from {args.out}: {kept}")
+    print(f"wrote {table.height:,} offers to {args.out}")
+    return 0
+
+
 def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `offers serve` and `offers ask`."""
     from offers.cli import positive_int
@@ -80,6 +117,11 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = sub.add_parser("serve", help="run the gRPC OfferService on the champion model")
     p.add_argument("--config", type=Path, help="service config file (.toml or .json)")
     p.add_argument("--port", type=int, help="listen port (overrides config and environment)")
+    p.add_argument(
+        "--processes",
+        type=positive_int,
+        help="server processes sharing the port, e.g. one per core (overrides config)",
+    )
     p.add_argument(
         "--model-cache", default="build/service/models", help="where model bundles are downloaded"
     )
@@ -95,3 +137,18 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for SERVING")
     p.add_argument("--timeout", type=float, default=5.0, help="request deadline in seconds")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser(
+        "export-outcomes",
+        help="the service's offer-event logs as the contract's offers table (for training)",
+    )
+    p.add_argument(
+        "logs", nargs="+", type=Path, help="offer-event logs (every server process's log)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="offers table (.parquet or .csv)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the offers already in --out (a re-exported offer replaces its row)",
+    )
+    p.set_defaults(func=cmd_export_outcomes)

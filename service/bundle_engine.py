@@ -9,6 +9,8 @@ scoring over the cart, a few up-sell lookups and a slice of the offer book.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,7 @@ from service.engine import (
 )
 from training.bonus.book import OfferBook
 from training.bonus.control import is_control
+from training.bonus.rule_book import RuleBook, load_book
 from training.bundle import load_bundle
 from training.campaign import AudienceError, Segments, plan_campaign
 from training.pipeline import CROSS_SELL, IDS, OFFER_BOOK, RECOMMENDED, SEGMENTS, UP_SELL
@@ -106,7 +109,7 @@ class BundleEngine:
         up_sell: UpSell,
         segments: Segments,
         as_of: datetime,
-        book: OfferBook | None = None,
+        book: OfferBook | RuleBook | None = None,
         config: EngineConfig | None = None,
     ) -> None:
         self.version = version
@@ -123,7 +126,10 @@ class BundleEngine:
         self.as_of = as_of
         self.book = book
         self._book_row = _row_lookup(customers, book.customer_ids) if book is not None else {}
+        if isinstance(book, OfferBook):
+            book.warm()
         self.config = config or EngineConfig()
+        self._item_ids: list[str] = [str(i) for i in items.ids]  # plain list: fast to index
 
     @classmethod
     def from_bundle(
@@ -137,9 +143,7 @@ class BundleEngine:
         cross_sell = model_from_state(*bundle.state(CROSS_SELL))
         up_sell = model_from_state(*bundle.state(UP_SELL))
         assert isinstance(cross_sell, CrossSell) and isinstance(up_sell, UpSell)
-        book = (
-            OfferBook.from_state(*bundle.state(OFFER_BOOK)) if OFFER_BOOK in bundle.models else None
-        )
+        book = load_book(*bundle.state(OFFER_BOOK)) if OFFER_BOOK in bundle.models else None
         return cls(
             version=version,
             customers=IdMap(ids["customers"]),
@@ -271,11 +275,11 @@ class BundleEngine:
     def _recommended(self, customer: int, k: int, banned: np.ndarray) -> tuple[ScoredItem, ...]:
         row = self.recommended[customer] if customer >= 0 else self.popular
         row = row[row >= 0]
-        row = row[~banned[row]][:k]
-        n = max(len(row), 1)
+        found = row[~banned[row]][:k].tolist()
+        ids = self._item_ids
         return tuple(
-            ScoredItem(item_id=str(self.items.ids[i]), score=round(1.0 - r / n, 6))
-            for r, i in enumerate(row)
+            ScoredItem(item_id=ids[i], score=score)
+            for i, score in zip(found, _rank_scores(len(found)), strict=True)
         )
 
     def _cross_sell(
@@ -286,35 +290,30 @@ class BundleEngine:
         found = self.cross_sell.recommend_for_cart(
             anchors, k, customer_idx=customer, exclude=banned
         )
-        found = found[found >= 0]
-        n = max(len(found), 1)
+        ranked = found[found >= 0].tolist()
+        ids = self._item_ids
         return tuple(
-            CrossSellItem(
-                item_id=str(self.items.ids[i]), score=round(1.0 - r / n, 6), reason=reason
-            )
-            for r, i in enumerate(found)
+            CrossSellItem(item_id=ids[i], score=score, reason=reason)
+            for i, score in zip(ranked, _rank_scores(len(ranked)), strict=True)
         )
 
     def _up_sell(self, anchors: np.ndarray, customer: int, k: int) -> tuple[UpSellItem, ...]:
         out: list[UpSellItem] = []
-        seen: set[int] = {int(a) for a in anchors}
-        # the viewed item (last anchor) first, then the cart in order
-        for anchor in list(anchors[::-1]):
+        ids = self._item_ids
+        # the viewed item (last anchor) first, then the cart; without either, what the customer
+        # bought most recently ("a better version of what you bought")
+        tried = anchors[::-1].tolist() if anchors.size else self.up_sell.recent_anchors(customer)
+        seen: set[int] = set(tried)
+        for anchor in tried:
             if len(out) >= k:
                 break
-            variants = self.up_sell.recommend_for_item(int(anchor), k, customer_idx=customer)
-            variants = variants[variants >= 0]
-            for r, item in enumerate(variants):
-                if int(item) in seen or len(out) >= k:
+            found = self.up_sell.recommend_for_item(anchor, k, customer_idx=customer)
+            variants = found[found >= 0].tolist()
+            for item, score in zip(variants, _rank_scores(len(variants)), strict=True):
+                if item in seen or len(out) >= k:
                     continue
-                seen.add(int(item))
-                out.append(
-                    UpSellItem(
-                        item_id=str(self.items.ids[item]),
-                        anchor_item_id=str(self.items.ids[anchor]),
-                        score=round(1.0 - r / max(len(variants), 1), 6),
-                    )
-                )
+                seen.add(item)
+                out.append(UpSellItem(item_id=ids[item], anchor_item_id=ids[anchor], score=score))
         return tuple(out)
 
     def _bonus_offers(
@@ -342,8 +341,8 @@ class BundleEngine:
                     offer_type=offer_type,
                     bonus=float(book.bonus[j]),
                     expires_at=expires,
-                    expected_uplift=float(book.uplift[row, j]),
-                    expected_profit=float(book.profit[row, j]),
+                    expected_uplift=_predicted(book.uplift[row, j]),
+                    expected_profit=_predicted(book.profit[row, j]),
                     threshold=threshold
                     if offer_type == OfferType.SPEND_THRESHOLD and np.isfinite(threshold)
                     else None,
@@ -351,6 +350,18 @@ class BundleEngine:
                 )
             )
         return tuple(offers)
+
+
+@functools.cache
+def _rank_scores(n: int) -> tuple[float, ...]:
+    """Display scores of a ranked list of ``n``: 1 for the first, falling evenly."""
+    return tuple(round(1.0 - r / max(n, 1), 6) for r in range(n))
+
+
+def _predicted(value: float) -> float | None:
+    """A book's prediction; None where nothing is predicted (a rule book holds NaN)."""
+    out = float(value)
+    return out if math.isfinite(out) else None
 
 
 def _reason(cart: np.ndarray, viewed: int | None, customer: int) -> str:

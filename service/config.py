@@ -29,7 +29,8 @@ class ServiceConfig:
 
     host: str = "127.0.0.1"  # set 0.0.0.0 / [::] to listen on every interface
     port: int = 50051  # 0: any free port (tests)
-    max_workers: int = 8  # request threads
+    processes: int = 1  # server processes on one port (SO_REUSEPORT); > 1 needs a fixed port
+    max_workers: int = 8  # request threads per process
     max_concurrent_rpcs: int = 64  # beyond this: RESOURCE_EXHAUSTED; 0 = unlimited
     max_receive_message_bytes: int = 4 * 1024 * 1024
     max_send_message_bytes: int = 16 * 1024 * 1024
@@ -58,6 +59,8 @@ def _validate(cfg: ServiceConfig) -> None:
 
     need(bool(cfg.host), "host", "non-empty")
     need(0 <= cfg.port <= 65535, "port", "in [0, 65535]")
+    need(cfg.processes >= 1, "processes", ">= 1")
+    need(cfg.processes == 1 or cfg.port != 0, "port", "fixed (not 0) when processes > 1")
     need(cfg.max_concurrent_rpcs >= 0, "max_concurrent_rpcs", ">= 0")
     for name in (
         "max_workers",

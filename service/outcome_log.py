@@ -363,13 +363,22 @@ def _naive_utc(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None)
 
 
-def offers_table(path: Path | str) -> OffersExport:
+def offers_table(paths: Path | str | Sequence[Path | str]) -> OffersExport:
     """The contract ``offers`` rows of every issued offer, converted if it was ever redeemed.
 
+    ``paths``: one log, or the logs of every server process read together (an outcome may be
+    recorded by another process than the one that issued the offer).
     ``converted_at`` is the first redemption, ``revenue`` the sum over redemptions (null when
     not converted). Shown and ignored events do not change a row; they are counted.
     """
-    read = read_log(path)
+    logs = [paths] if isinstance(paths, Path | str) else list(paths)
+    if not logs:
+        raise OutcomeLogError("no offer-event log given")
+    reads = [read_log(p) for p in logs]
+    read = LogRead(
+        records=[r for one in reads for r in one.records],
+        incomplete_tail_bytes=sum(one.incomplete_tail_bytes for one in reads),
+    )
     offers: dict[str, dict[str, Any]] = {}
     duplicates = 0
     for rec in read.records:

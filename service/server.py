@@ -121,6 +121,8 @@ def create_server(engines: EngineHolder, config: ServiceConfig) -> tuple[OfferSe
         options=[
             ("grpc.max_receive_message_length", config.max_receive_message_bytes),
             ("grpc.max_send_message_length", config.max_send_message_bytes),
+            # workers of `service.workers` share the port; a lone server refuses a taken port
+            ("grpc.so_reuseport", int(config.processes > 1)),
         ],
     )
     pb_grpc.add_OfferServiceServicer_to_server(  # type: ignore[no-untyped-call]

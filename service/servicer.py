@@ -13,10 +13,11 @@ request). Every request logs one JSON line and is counted in the `MetricsRecorde
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -132,8 +133,15 @@ class _Call:
             log.info(json.dumps(line))
 
 
-def _new_offer_id() -> str:
-    return uuid.uuid4().hex
+def offer_id_source() -> Callable[[], str]:
+    """Offer ids: 64 random bits drawn once per servicer, then a counter (32 hex digits).
+
+    Unique across restarts and worker processes (each draws its own prefix) at a fraction of
+    the cost of a random UUID per offer.
+    """
+    prefix = secrets.token_hex(8)
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter):016x}"
 
 
 def _utcnow() -> datetime:
@@ -150,14 +158,14 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
         event_log: OfferEventLog,
         metrics: MetricsRecorder,
         *,
-        new_offer_id: Callable[[], str] = _new_offer_id,
+        new_offer_id: Callable[[], str] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._engines = engines
         self._cfg = config
         self._log = event_log
         self._metrics = metrics
-        self._new_id = new_offer_id
+        self._new_id = new_offer_id or offer_id_source()
         self._clock = clock
 
     def GetOffers(

@@ -38,6 +38,18 @@ def test_known_customer_gets_personal_answers_without_cart_items(engine: BundleE
         assert up.anchor_item_id == top_item
 
 
+def test_without_context_up_sell_upgrades_what_the_customer_bought(engine: BundleEngine) -> None:
+    answered = 0
+    for row in range(len(engine.customers)):
+        customer = str(engine.customers.ids[row])
+        answer = engine.get_offers(OfferRequest(customer_id=customer, channel=Channel.WEB))
+        bought = {str(engine.items.ids[i]) for i in engine.up_sell.recent_anchors(row)}
+        for up in answer.up_sell:
+            assert up.anchor_item_id in bought and up.item_id not in bought
+        answered += bool(answer.up_sell)
+    assert answered > 0
+
+
 def test_cross_sell_never_offers_the_carts_own_category(engine: BundleEngine) -> None:
     customer, item = _known_customer_and_item(engine)
     answer = engine.get_offers(

@@ -101,3 +101,30 @@ def test_offers_table_joins_outcomes_and_counts_what_it_leaves_out(tmp_path: Pat
     assert (export.issued, export.duplicate_issues) == (3, 1)
     assert (export.outcome_events, export.orphan_events, export.customer_mismatch) == (5, 1, 1)
     assert "orphan_events: 1" in export.format()
+
+
+def test_export_reads_every_process_log_together_and_merges_into_a_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offers.cli import main
+
+    first, second = OfferEventLog(tmp_path / "e.0.jsonl"), OfferEventLog(tmp_path / "e.1.jsonl")
+    first.append_issued([_issued("o1"), _issued("o2")])
+    second.append_outcomes([_outcome("o1", OutcomeKind.REDEEMED, 12)])  # another process
+    first.close()
+    second.close()
+    out = tmp_path / "offers.parquet"
+    assert main(["export-outcomes", str(first.path), str(second.path), "--out", str(out)]) == 0
+    table = pl.read_parquet(out).sort(Col.OFFER)
+    assert table[Col.CONVERTED].to_list() == [True, False]
+
+    later = OfferEventLog(tmp_path / "later.jsonl")
+    later.append_issued([_issued("o3")])
+    later.append_outcomes([_outcome("o2", OutcomeKind.REDEEMED, 13)])  # o2 again: now redeemed
+    later.append_issued([_issued("o2")])
+    later.close()
+    assert main(["export-outcomes", str(later.path), "--out", str(out), "--merge"]) == 0
+    merged = pl.read_parquet(out).sort(Col.OFFER)
+    assert merged[Col.OFFER].to_list() == ["o1", "o2", "o3"]
+    assert merged[Col.CONVERTED].to_list() == [True, True, False]
+    assert "kept from" in capsys.readouterr().out

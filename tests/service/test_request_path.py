@@ -78,13 +78,38 @@ def test_cross_sell_for_a_cart_matches_dense_scoring(shop: Interactions, cross_s
     for trial in range(300):
         cart = rng.integers(0, shop.n_items, int(rng.integers(1, 4)))
         customer = int(rng.integers(-1, shop.n_customers))
-        k = int(rng.choice([1, 3, 10]))
+        k = int(rng.choice([1, 3, 10, 40]))  # 40: fallback items fill the list
         banned = rng.random(shop.n_items) < 0.1 if trial % 2 else None
         got = cross_sell.recommend_for_cart(cart, k, customer_idx=customer, exclude=banned)
         want = _dense_cross_sell(cross_sell, cart, customer, k, banned)
         np.testing.assert_array_equal(got, want, err_msg=f"cart {cart}, customer {customer}")
         fast_paths += int(len(cross_sell.assoc[np.unique(cart)].indices) >= 2 * k)
     assert fast_paths > 50  # the sparse path was exercised, not only the dense fallback
+
+
+def test_cross_sell_without_a_cart_anchors_on_recent_purchases_as_dense_scoring(
+    shop: Interactions, cross_sell: CrossSell
+):
+    customers = [-1, *range(shop.n_customers)]  # -1: unknown, popular items
+    for customer in customers:
+        for k in (5, 40):
+            got = cross_sell.recommend_for_cart(
+                np.zeros(0, dtype=np.int64), k, customer_idx=customer
+            )
+            want = cross_sell.recommend(np.array([customer]), k)[0]
+            np.testing.assert_array_equal(got, want, err_msg=f"customer {customer}, k {k}")
+
+
+def test_cross_sell_without_a_cart_never_returns_excluded_items(
+    shop: Interactions, cross_sell: CrossSell
+):
+    banned = np.zeros(shop.n_items, dtype=bool)
+    banned[::2] = True
+    for customer in (-1, 0, 5):
+        got = cross_sell.recommend_for_cart(
+            np.zeros(0, dtype=np.int64), 10, customer_idx=customer, exclude=banned
+        )
+        assert (got >= 0).all() and not banned[got].any()
 
 
 def _dense_candidates(model: UpSell, anchor: int) -> np.ndarray:

@@ -193,6 +193,9 @@ class OfferBook:
         One option per offer type (its most profitable bonus within the ceiling), and only
         options that pay (positive expected profit, ROI above the minimum).
         """
+        if bonus_ceiling is None:  # the common request: precomputed for every customer
+            ranked = self._best_by_type[row, : max(k, 0)]
+            return [int(j) for j in ranked if j >= 0]
         ok = self.mask[row] & (self.profit[row] > 0)
         if bonus_ceiling is not None:
             ok &= self.bonus <= bonus_ceiling
@@ -206,3 +209,34 @@ class OfferBook:
             if t not in best or self.profit[row, j] > self.profit[row, best[t]]:
                 best[t] = int(j)
         return sorted(best.values(), key=lambda j: -float(self.profit[row, j]))[:k]
+
+    def warm(self) -> None:
+        """Build the per-request lookups now rather than on the first request."""
+        _ = self.rows_by_customer, self._best_by_type
+
+    @cached_property
+    def _best_by_type(self) -> np.ndarray:
+        """`best_options` without a ceiling for every row: (n, offer types) columns, -1 padded.
+
+        Built once per loaded book, one offer type at a time (bounded memory).
+        """
+        n = self.n_customers
+        types = list(dict.fromkeys(str(t) for t in self.offer_types))  # first-appearance order
+        best = np.full((n, len(types)), -1, dtype=np.int32)
+        value = np.full((n, len(types)), -np.inf, dtype=np.float32)
+        rows = np.arange(n)
+        for t, offer_type in enumerate(types):
+            cols = np.flatnonzero(self.offer_types == offer_type)
+            profit, cost = self.profit[:, cols], self.cost[:, cols]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                roi = np.where(cost > 0, profit / cost, np.inf)
+            ok = self.mask[:, cols] & (profit > 0) & (roi >= self.min_roi)
+            paying = np.where(ok, profit, -np.inf)
+            top = np.argmax(paying, axis=1)  # ties: the lowest column, as `best_options`
+            top_value = paying[rows, top]
+            found = np.isfinite(top_value)
+            best[found, t] = cols[top[found]]
+            value[:, t] = top_value
+        order = np.argsort(-value, axis=1, kind="stable")
+        ranked: np.ndarray = np.take_along_axis(best, order, axis=1)
+        return ranked

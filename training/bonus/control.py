@@ -55,8 +55,18 @@ def control_mask(
 
 
 def is_control(campaign_id: str, customer_id: str | int, share: float) -> bool:
-    """Whether one customer is in the campaign's control group (same rule as control_mask)."""
-    return bool(control_mask(campaign_id, [customer_id], share)[0])
+    """Whether one customer is in the campaign's control group (same rule as control_mask).
+
+    The same draw as `control_draw`, computed without numpy: this runs on every request.
+    """
+    share = _check_share(share)
+    if not isinstance(campaign_id, str) or not campaign_id:
+        raise ControlGroupError(f"campaign_id: must be a non-empty string, got {campaign_id!r}")
+    text = customer_id if isinstance(customer_id, str) else _convert_items([customer_id])[0]
+    if share >= 1.0:
+        return True
+    digest = hashlib.blake2b(f"{campaign_id}:{text}".encode(), digest_size=_DIGEST_BYTES).digest()
+    return float(int.from_bytes(digest, "big")) * _SCALE < share
 
 
 def _check_share(share: float) -> float:

@@ -324,6 +324,17 @@ def top_k(scores: np.ndarray, k: int, *, banned: np.ndarray | None = None) -> np
     else:
         part = np.tile(np.arange(m), (n, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
+    if kk < m:
+        # argpartition keeps an arbitrary subset of the items tied at the k-th score: in rows
+        # with such ties, take every item above it and the lowest indices among the tied
+        kth = part_scores.min(axis=1)
+        tied = np.isfinite(kth) & ((scores >= kth[:, None]).sum(axis=1) > kk)
+        for r in np.flatnonzero(tied):
+            row = scores[r]
+            above = np.flatnonzero(row > kth[r])
+            at = np.flatnonzero(row == kth[r])[: kk - above.size]
+            part[r] = np.concatenate([above, at])
+            part_scores[r] = row[part[r]]
     order = np.lexsort((part, -part_scores), axis=1)
     best = np.take_along_axis(part, order, axis=1)
     best_scores = np.take_along_axis(part_scores, order, axis=1)

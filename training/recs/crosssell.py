@@ -14,7 +14,9 @@ cart's categories.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -65,6 +67,14 @@ class CrossSellConfig:
 # the next basket's complements: confidence + CF 0.347, confidence 0.323, the category
 # fallback alone 0.290, NPMI + CF 0.195, lift + CF 0.118; a 14-day window did not help (0.337).
 TUNED_CROSS_SELL = CrossSellConfig(measure="confidence", cf=TUNED_ALS)
+
+
+_BOUND_CACHE_SIZE = 100_000  # category sets remembered by `_fallback_bound` (then cleared)
+
+
+def _small_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a few values (a cart's categories) without its per-call overhead."""
+    return np.array(sorted(set(values.tolist())), dtype=values.dtype)
 
 
 def _follow_matrix(data: Interactions, window_days: float) -> sp.csr_matrix:
@@ -160,6 +170,7 @@ class CrossSell:
         self.recent = sp.csr_matrix((0, 0), dtype=np.float32)
         self.cf: ALS | None = None
         self._pop_top_cache: float | None = None
+        self._bound_cache: dict[bytes, float] = {}  # category set -> `_fallback_bound`
         self._fitted = False
 
     def fit(self, data: Interactions) -> None:
@@ -168,6 +179,9 @@ class CrossSell:
         self.item_category = data.item_category.astype(np.int32)
         self.popularity = item_popularity(data)
         self._pop_top_cache = None
+        self._bound_cache = {}
+        for lookup in ("_fallback_index", "_popularity_order"):  # cached per fitted model
+            self.__dict__.pop(lookup, None)
         n_cat = len(data.categories)
         onehot = sp.csr_matrix(
             (
@@ -265,6 +279,15 @@ class CrossSell:
 
     def _fallback_bound(self, cats: np.ndarray) -> float:
         """An upper bound of the fallback score of any item for anchors of ``cats``."""
+        key = cats.tobytes()
+        bound = self._bound_cache.get(key)
+        if bound is None:
+            if len(self._bound_cache) >= _BOUND_CACHE_SIZE:
+                self._bound_cache.clear()
+            bound = self._bound_cache[key] = self._compute_fallback_bound(cats)
+        return bound
+
+    def _compute_fallback_bound(self, cats: np.ndarray) -> float:
         pop_top = self._pop_top()
         pop_top = pop_top / max(pop_top, 1.0)
         weight = float(self.category_assoc[cats].sum(axis=0).max(initial=0.0)) if cats.size else 1.0
@@ -277,6 +300,11 @@ class CrossSell:
         adds them, so the values are the same bits without building sparse matrices.
         """
         a = self.assoc
+        if items.size == 1:  # one anchor: its row is already unique and sorted
+            lo, hi = a.indptr[items[0]], a.indptr[items[0] + 1]
+            idx1, val1 = a.indices[lo:hi], a.data[lo:hi].astype(np.float64)
+            pos1 = val1 > 0
+            return idx1[pos1].astype(np.int64), val1[pos1]
         parts = [(a.indptr[i], a.indptr[i + 1]) for i in items]
         idx = np.concatenate([a.indices[lo:hi] for lo, hi in parts])
         val = np.concatenate([a.data[lo:hi] for lo, hi in parts]).astype(np.float32)
@@ -297,7 +325,7 @@ class CrossSell:
         fallback is added densely (CF still only over the associated items, the only ones it
         changes). Same answer as `_score` + `top_k`.
         """
-        cats = np.unique(self.item_category[items])
+        cats = _small_unique(self.item_category[items])
         cand, scores = self._associated(items)
         aff = self._affinity(customer, cand)
         if aff is not None and cand.size:
@@ -306,11 +334,13 @@ class CrossSell:
             scores = scores * (1.0 + self.config.cf_weight * np.clip(scaled, 0, 1))
         cat_hit = np.zeros(max(self.category_assoc.shape[0], 1), dtype=bool)
         cat_hit[cats] = True
-        ok = ~cat_hit[self.item_category[cand]] & ~np.isin(cand, items)
+        ok = ~cat_hit[self.item_category[cand]]
         if banned is not None:
             ok &= ~banned[cand]
+        for anchor in items.tolist():  # a handful of anchors: cheaper than np.isin
+            ok &= cand != anchor
         if int(ok.sum()) < k or self._fallback_bound(cats) >= 1.0:
-            return self._top_dense(items, cats, cand, scores, k, banned)
+            return self._top_with_fallback(items, cats, cand, scores, ok, k, banned)
         cand, scores = cand[ok], 1.0 + scores[ok]
         if cand.size > k:
             part = np.argpartition(-scores, k - 1)[:k]
@@ -321,28 +351,93 @@ class CrossSell:
         top: np.ndarray = cand[order].astype(np.int32)
         return top
 
-    def _top_dense(
+    def _top_with_fallback(
         self,
         items: np.ndarray,
         cats: np.ndarray,
         cand: np.ndarray,
         assoc_scores: np.ndarray,
+        ok: np.ndarray,
         k: int,
         banned: np.ndarray | None,
     ) -> np.ndarray:
-        """The `_score` row over every item from the associated items' (CF-blended) scores."""
-        dense = np.zeros(self.n_items, dtype=np.float64)
-        dense[cand] = assoc_scores
-        pop = self.popularity / max(self._pop_top(), 1.0)
-        fallback = 1e-3 * pop
-        if cats.size:
-            fallback = fallback * (self.category_assoc[cats].sum(axis=0)[self.item_category])
-        row = np.where(dense > 0, 1.0 + dense, fallback + 1e-9 * pop)
-        row[np.isin(self.item_category, cats)] = -np.inf
-        row[items] = -np.inf
-        mask = None if banned is None else banned[None, :]
-        out: np.ndarray = top_k(row[None, :], k, banned=mask)[0]
+        """`top_k` of the `_score` row when category fallback items may enter the top ``k``.
+
+        The associated items that may be shown score ``1 + association``; every other item
+        scores its fallback (`_fallback_top` finds the best ``k`` of those without scoring
+        every item). The top ``k`` of both, ties to the lower index, -1 padded.
+        """
+        skip = np.zeros(self.n_items, dtype=bool) if banned is None else banned.copy()
+        skip[items] = True
+        skip[cand] = True  # associated items score 1 + association (or are not allowed)
+        fb_items, fb_scores = self._fallback_top(cats, skip, k)
+        every = np.concatenate([cand[ok], np.asarray(fb_items, dtype=np.int64)])
+        score = np.concatenate([1.0 + assoc_scores[ok], np.asarray(fb_scores, dtype=np.float64)])
+        order = np.lexsort((every, -score))[:k]
+        out = np.full(k, -1, dtype=np.int32)
+        out[: order.size] = every[order]
         return out
+
+    @cached_property
+    def _fallback_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Items by (category, popularity desc, index), category offsets, and the two terms of
+        the fallback score (float32, as `_score` computes them)."""
+        pop = self.popularity / max(self._pop_top(), 1.0)
+        order = np.lexsort((np.arange(self.n_items), -self.popularity, self.item_category)).astype(
+            np.int64
+        )
+        n_cat = self.category_assoc.shape[0]
+        counts = np.bincount(self.item_category, minlength=n_cat)
+        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return order, start, 1e-3 * pop, 1e-9 * pop
+
+    def _fallback_top(
+        self, cats: np.ndarray, skip: np.ndarray, need: int
+    ) -> tuple[list[int], list[float]]:
+        """The ``need`` best fallback items outside ``cats`` and ``skip``, best first.
+
+        An item's fallback score is ``popularity x (1e-3 x weight of its category + 1e-9)``
+        (the category's association with the anchors' categories), so within a category the
+        order is by popularity: a k-way merge over the categories (a heap of each category's
+        next item, categories joining in order of their best item) reads only the items that
+        can win. Ties go to the lower item index, as in `top_k`.
+        """
+        order, start, a, b = self._fallback_index
+        n_cat = start.size - 1
+        weight = (
+            self.category_assoc[cats].sum(axis=0)
+            if cats.size
+            else np.ones(n_cat, dtype=self.category_assoc.dtype)
+        )
+        allowed = start[1:] > start[:-1]
+        allowed[cats] = False
+        cs = np.flatnonzero(allowed)
+        heads = order[start[cs]]
+        head_score = a[heads] * weight[cs] + b[heads]
+        rank = np.lexsort((heads, -head_score))
+        cs, heads, head_score = cs[rank].tolist(), heads[rank].tolist(), head_score[rank].tolist()
+        heap: list[tuple[float, int, int, int]] = []  # (-score, item, category, position)
+        items: list[int] = []
+        scores: list[float] = []
+        nxt = 0
+        while len(items) < need:
+            while nxt < len(cs) and (
+                not heap or (-head_score[nxt], heads[nxt]) < (heap[0][0], heap[0][1])
+            ):
+                heapq.heappush(heap, (-head_score[nxt], heads[nxt], cs[nxt], int(start[cs[nxt]])))
+                nxt += 1
+            if not heap:
+                break
+            neg, item, c, pos = heapq.heappop(heap)
+            if not skip[item]:
+                items.append(item)
+                scores.append(-neg)
+            pos += 1
+            if pos < start[c + 1]:
+                j = int(order[pos])
+                s_j = float((a[j : j + 1] * weight[c : c + 1] + b[j : j + 1])[0])
+                heapq.heappush(heap, (-s_j, j, c, pos))
+        return items, scores
 
     def recommend_for_cart(
         self, cart: np.ndarray, k: int, *, customer_idx: int = -1, exclude: np.ndarray | None = None
@@ -357,13 +452,38 @@ class CrossSell:
         if ((cart < 0) | (cart >= self.n_items)).any():
             bad = cart[(cart < 0) | (cart >= self.n_items)][0]
             raise RecsError(f"cart: item index {bad} is not a known item")
-        if cart.size == 0:
-            own: np.ndarray = self.recommend(np.array([customer_idx]), k)[0]
-            return own
         if k <= 0:
             return np.full(max(k, 0), -1, dtype=np.int32)
         banned = None if exclude is None else np.asarray(exclude, dtype=bool)
+        if cart.size == 0:  # the customer's recent purchases anchor, as in `recommend`
+            cart = self._recent_items(int(customer_idx))
+            if cart.size == 0:
+                return self._popular_top(k, banned)
         return self._top_for_anchors(np.unique(cart), int(customer_idx), k, banned)
+
+    def _recent_items(self, customer: int) -> np.ndarray:
+        """One customer's anchors (`_anchor_rows`): the ``anchor_items`` most recent items."""
+        if not 0 <= customer < self.recent.shape[0]:
+            return np.zeros(0, dtype=np.int64)
+        lo, hi = self.recent.indptr[customer], self.recent.indptr[customer + 1]
+        days, items = self.recent.data[lo:hi], self.recent.indices[lo:hi]
+        latest: np.ndarray = items[np.lexsort((items, -days))[: self.config.anchor_items]]
+        return latest.astype(np.int64)
+
+    def _popular_top(self, k: int, banned: np.ndarray | None) -> np.ndarray:
+        """The ``k`` most popular items not banned (ties to the lower index), -1 padded."""
+        ranked = self._popularity_order
+        if banned is not None:
+            ranked = ranked[~banned[ranked]]
+        out = np.full(k, -1, dtype=np.int32)
+        top = ranked[:k]
+        out[: top.size] = top
+        return out
+
+    @cached_property
+    def _popularity_order(self) -> np.ndarray:
+        order: np.ndarray = np.argsort(-self.popularity, kind="stable")
+        return order
 
     def recommend(
         self, customer_idx: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None

@@ -32,6 +32,8 @@ from training.recs.base import (
 )
 from training.recs.scoring import item_popularity
 
+_ANCHOR_CACHE_SIZE = 200_000  # anchors remembered by `UpSell._anchor_part` (then cleared)
+
 
 @dataclass(frozen=True)
 class UpSellConfig:
@@ -81,10 +83,13 @@ class UpSell:
         self._by_price = np.zeros(0, dtype=np.int64)  # priced items, by category then price
         self._sorted_price = np.zeros(0, dtype=np.float64)
         self._category_start = np.zeros(1, dtype=np.int64)
+        # anchor -> (candidates, customer-free score, tiers); see `_anchor_part`
+        self._anchor_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._fitted = False
 
     def _index_prices(self) -> None:
         """Sort the priced items by (category, price) so candidates are two binary searches."""
+        self._anchor_cache = {}
         priced = np.flatnonzero(np.isfinite(self.item_price) & (self.item_price > 0))
         order = np.lexsort((priced, self.item_price[priced], self.item_category[priced]))
         self._by_price = priced[order].astype(np.int64)
@@ -148,18 +153,26 @@ class UpSell:
         found = found[self.item_active[found] & (found != anchor)]
         return np.sort(found)
 
+    def _anchor_part(self, anchor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The anchor's candidates, their customer-free score and tiers (cached per anchor)."""
+        part = self._anchor_cache.get(anchor)
+        if part is None:
+            cand = self.candidates(anchor)
+            part = (cand, self.config.pop_weight * self.category_pop[cand], self.item_tier[cand])
+            if len(self._anchor_cache) >= _ANCHOR_CACHE_SIZE:
+                self._anchor_cache.clear()
+            self._anchor_cache[anchor] = part
+        return part
+
     def _candidate_scores(self, anchor: int, customer: int) -> tuple[np.ndarray, np.ndarray]:
         """The anchor's up-sell candidates and their ranking scores."""
         cfg = self.config
-        cand = self.candidates(anchor)
+        cand, s, tier = self._anchor_part(anchor)
         if cand.size == 0:
             return cand, np.zeros(0)
-        s = cfg.pop_weight * self.category_pop[cand]
         known = 0 <= customer < self.customer_tier.size
         if known:
-            fit = np.exp(
-                -((self.item_tier[cand] - self.customer_tier[customer]) ** 2) / (2 * cfg.tier_sd**2)
-            )
+            fit = np.exp(-((tier - self.customer_tier[customer]) ** 2) / (2 * cfg.tier_sd**2))
             s = s + cfg.tier_weight * fit
             aff = self._affinity(customer, cand)
             if aff is not None:
@@ -207,6 +220,15 @@ class UpSell:
             raise RecsError(f"anchor: item index {anchor} is not a known item")
         banned = None if exclude is None else np.asarray(exclude, dtype=bool)
         return self._top(anchor, customer_idx, k, banned)
+
+    def recent_anchors(self, customer: int) -> list[int]:
+        """The items `recommend` tries for a customer: most recent purchases first."""
+        if not 0 <= customer < self.recent.shape[0]:
+            return []
+        lo, hi = self.recent.indptr[customer], self.recent.indptr[customer + 1]
+        items, days = self.recent.indices[lo:hi], self.recent.data[lo:hi]
+        latest: list[int] = items[np.lexsort((items, -days))][: self.config.anchors_tried].tolist()
+        return latest
 
     def recommend(
         self, customer_idx: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None

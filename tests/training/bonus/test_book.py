@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -79,6 +81,16 @@ def test_best_options_one_per_type_within_the_ceiling() -> None:
         assert [book.profit[row, j] for j in picks] == sorted(
             (book.profit[row, j] for j in picks), reverse=True
         )
+
+
+def test_best_options_without_a_ceiling_are_the_precomputed_ranking() -> None:
+    book = replace(_book(n=300, seed=4), min_roi=0.5)  # some options pay but miss the ROI
+    for row in range(300):
+        for k in (1, 2, 3, 5):
+            assert book.best_options(row, k=k) == book.best_options(
+                row, k=k, bonus_ceiling=np.inf
+            ), (row, k)
+    assert any(book.best_options(row, k=3) for row in range(300))
 
 
 def test_state_round_trip() -> None:

@@ -85,3 +85,11 @@ def test_truncate_keeps_the_maps_and_only_earlier_orders():
 def test_top_k_orders_by_score_breaks_ties_by_index_and_pads():
     scores = np.array([[0.1, 0.5, 0.5, -np.inf], [-np.inf, -np.inf, 1.0, -np.inf]])
     np.testing.assert_array_equal(top_k(scores, 3), [[1, 2, 0], [2, -1, -1]])
+
+
+def test_top_k_keeps_the_lowest_indices_of_a_tie_at_the_cut():
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 4, (50, 200)).astype(np.float64)  # many ties at every cut
+    for k in (1, 7, 30):
+        want = np.array([np.lexsort((np.arange(200), -row))[:k] for row in scores])
+        np.testing.assert_array_equal(top_k(scores, k), want)
