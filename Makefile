@@ -8,6 +8,7 @@ AS_OF   ?=
 SEED    ?= 7
 DATA    ?= $(DEMO)/data
 PORT    ?= 50051
+PROCESSES ?= 1
 CUSTOMER ?= 42
 CART    ?= 341
 VERSION ?=
@@ -52,7 +53,7 @@ promote: install  ## make VERSION the champion if it is not worse (FORCE=1 to in
 	$(OFFERS) promote --version $(VERSION) $(if $(FORCE),--force,)
 
 serve: install  ## run the gRPC service on the champion model
-	$(OFFERS) serve --port $(PORT)
+	$(OFFERS) serve --port $(PORT) --processes $(PROCESSES)
 
 ask: install  ## one GetOffers call to a running service
 	$(OFFERS) ask --target 127.0.0.1:$(PORT) --customer $(CUSTOMER) --cart $(CART)

@@ -415,7 +415,7 @@ def _stub(channel: grpc.aio.Channel) -> Any:
 def _client(port: int, workload: str, concurrency: int, out: Any) -> None:
     """Child process: ``concurrency`` concurrent callers for MEASURE_S after a warm-up."""
 
-    async def run() -> tuple[int, float, list[float], int]:
+    async def run() -> tuple[int, float, list[float], int]:  # (all answered, ..., measured)
         channels = _channels(port, min(concurrency, CONNECTIONS))
         calls = [WORKLOADS[workload](_stub(ch)) for ch in channels]
         await asyncio.gather(*(ch.channel_ready() for ch in channels))
@@ -426,8 +426,10 @@ def _client(port: int, workload: str, concurrency: int, out: Any) -> None:
             measure_from = start + WARMUP_S
             end = measure_from + MEASURE_S
 
+            done = 0
+
             async def caller(call: Callable[[], Any]) -> None:
-                nonlocal errors
+                nonlocal errors, done
                 while True:
                     t0 = time.perf_counter()
                     if t0 >= end:
@@ -437,16 +439,17 @@ def _client(port: int, workload: str, concurrency: int, out: Any) -> None:
                     except grpc.aio.AioRpcError:
                         errors += 1
                         continue
+                    done += 1
                     if t0 >= measure_from:
                         latencies.append(time.perf_counter() - t0)
 
             await asyncio.gather(*(caller(calls[n % len(calls)]) for n in range(concurrency)))
-            return len(latencies), MEASURE_S, latencies, errors
+            return done, MEASURE_S, latencies, errors
         finally:
             await asyncio.gather(*(ch.close() for ch in channels))
 
-    n, seconds, latencies, errors = asyncio.run(run())
-    out.put((n, seconds, sorted(latencies), errors))
+    done, seconds, latencies, errors = asyncio.run(run())
+    out.put((done, seconds, sorted(latencies), errors))
 
 
 def _rate_client(port: int, workload: str, rate: float, out: Any) -> None:
@@ -528,6 +531,15 @@ def _server_pids(supervisor: int) -> list[int]:
     return [supervisor, *(int(c) for c in children)]
 
 
+def _server_cpu_s(supervisor: int) -> float:
+    """CPU seconds (user + system) used so far by the server's processes."""
+    ticks = 0
+    for pid in _server_pids(supervisor):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def memory(supervisor: int) -> str:
     """Server memory: RSS of each process (shared model pages count in each) and the total PSS
     (shared pages split between the processes: what the server really uses)."""
@@ -546,7 +558,10 @@ def measure(
     out = ctx.Queue()
     proc = ctx.Process(target=_client, args=(port, workload, concurrency, out))
     proc.start()
-    n, seconds, lat, errors = out.get(timeout=300)
+    cpu = _server_cpu_s(server)
+    done, seconds, lat, errors = out.get(timeout=300)
+    cpu = _server_cpu_s(server) - cpu
+    n = len(lat)
     proc.join()
     tag = f"{workload}[{engine}] c={concurrency}"
     fig = {
@@ -558,6 +573,7 @@ def measure(
     print(f"{tag} p50: {fig['p50']:.3f} ms")
     print(f"{tag} p99: {fig['p99']:.3f} ms")
     print(f"{tag} errors: {errors}")
+    print(f"{tag} server cpu per request: {cpu / max(done, 1) * 1000:.3f} ms")
     print(f"{tag} server {memory(server)}", flush=True)
     return fig
 

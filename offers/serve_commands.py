@@ -84,28 +84,31 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
     import polars as pl
 
     from features.columns import Col
+    from features.contract import OFFERS
     from features.dataset import write_table_atomic
     from service.outcome_log import offers_table
 
     export = offers_table(args.logs)
     table = export.table
-    kept = 0
+    kept = replaced = 0
     if args.merge and args.out.exists():
-        earlier = pl.read_parquet(args.out) if args.out.suffix == ".parquet" else None
-        if earlier is None:
+        if args.out.suffix != ".parquet":
             raise ValueError(f"--merge: {args.out} must be a .parquet offers table")
-        if earlier.columns != table.columns:
-            raise ValueError(
-                f"--merge: {args.out} has columns {earlier.columns}, expected {table.columns}"
-            )
+        earlier = pl.read_parquet(args.out)
+        missing = [c.name for c in OFFERS.required if c.name not in earlier.columns]
+        if missing:
+            raise ValueError(f"--merge: {args.out} is not an offers table (no {missing})")
         # an offer exported again (new outcomes since) replaces its earlier row
-        earlier = earlier.filter(~pl.col(Col.OFFER).is_in(table[Col.OFFER].implode()))
+        again = earlier[Col.OFFER].is_in(table[Col.OFFER].implode())
+        replaced = int(again.sum())
+        earlier = earlier.filter(~again)
         kept = earlier.height
-        table = pl.concat([earlier, table.cast(earlier.schema)])
+        # the shop's own table may lack optional columns or carry extra ones: keep them all
+        table = pl.concat([earlier, table], how="diagonal_relaxed")
     write_table_atomic(table, args.out)
     print(export.format())
     if args.merge:
-        print(f"kept from {args.out}: {kept}")
+        print(f"kept from {args.out}: {kept} (replaced by the logs: {replaced})")
     print(f"wrote {table.height:,} offers to {args.out}")
     return 0
 

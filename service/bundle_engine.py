@@ -211,8 +211,8 @@ class BundleEngine:
             raise InvalidRequestError("segment", f"unknown segment {spec.segment!r}")
         if self.book is None:
             raise EngineUnavailableError(
-                f"model version {self.version} has no bonus models (its dataset had no offer "
-                "history), so it cannot plan campaigns"
+                f"model version {self.version} has no offer book (its dataset had no "
+                "transactions to price offers from), so it cannot plan campaigns"
             )
         try:
             plan = plan_campaign(

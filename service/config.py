@@ -35,6 +35,9 @@ class ServiceConfig:
     max_receive_message_bytes: int = 4 * 1024 * 1024
     max_send_message_bytes: int = 16 * 1024 * 1024
     outcome_log_path: Path = Path("build/service/offer_events.jsonl")
+    # issued offers reach the disk (fsync) at most this long after they are logged; 0: before
+    # the answer (outcomes are always on disk before RecordOutcome is acknowledged)
+    issued_sync_s: float = 0.05
     default_items: int = 10  # a list count of 0 in a request means this many
     limit_items: int = 100  # largest max_cross_sell / max_up_sell / max_recommended
     default_bonus_offers: int = 3
@@ -82,7 +85,7 @@ def _validate(cfg: ServiceConfig) -> None:
     )
     for name in ("reload_poll_s", "log_summary_s"):
         need(math.isfinite(getattr(cfg, name)) and getattr(cfg, name) > 0, name, "> 0")
-    for name in ("drain_s", "grace_s"):
+    for name in ("drain_s", "grace_s", "issued_sync_s"):
         need(math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0, name, ">= 0")
 
 

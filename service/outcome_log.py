@@ -38,7 +38,7 @@ ISSUED = "issued"
 OUTCOME = "outcome"
 
 
-class OutcomeLogError(Exception):
+class OutcomeLogError(ValueError):
     """The log cannot be opened, written or read; the message names the file and line."""
 
 

@@ -113,7 +113,7 @@ def create_server(engines: EngineHolder, config: ServiceConfig) -> tuple[OfferSe
 
     Health is NOT_SERVING until ``engines`` holds an engine, SERVING from then on.
     """
-    event_log = OfferEventLog(config.outcome_log_path)
+    event_log = OfferEventLog(config.outcome_log_path, issued_sync_s=config.issued_sync_s)
     metrics = MetricsRecorder()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),

@@ -13,7 +13,6 @@ request). Every request logs one JSON line and is counted in the `MetricsRecorde
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import secrets
@@ -133,15 +132,10 @@ class _Call:
             log.info(json.dumps(line))
 
 
-def offer_id_source() -> Callable[[], str]:
-    """Offer ids: 64 random bits drawn once per servicer, then a counter (32 hex digits).
-
-    Unique across restarts and worker processes (each draws its own prefix) at a fraction of
-    the cost of a random UUID per offer.
-    """
-    prefix = secrets.token_hex(8)
-    counter = itertools.count()
-    return lambda: f"{prefix}{next(counter):016x}"
+def new_offer_id() -> str:
+    """A random 128-bit offer id (32 hex digits): unique, and not guessable by a caller of
+    `RecordOutcome` who knows other ids."""
+    return secrets.token_hex(16)
 
 
 def _utcnow() -> datetime:
@@ -158,14 +152,14 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
         event_log: OfferEventLog,
         metrics: MetricsRecorder,
         *,
-        new_offer_id: Callable[[], str] | None = None,
+        new_offer_id: Callable[[], str] = new_offer_id,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._engines = engines
         self._cfg = config
         self._log = event_log
         self._metrics = metrics
-        self._new_id = new_offer_id or offer_id_source()
+        self._new_id = new_offer_id
         self._clock = clock
 
     def GetOffers(

@@ -1,26 +1,35 @@
 """Several server processes on one port, sharing one loaded engine.
 
 A Python process runs request handlers on one core at a time, so one process cannot use a
-multi-core machine. `serve_processes` loads nothing itself: it is called with the engine
-already loaded, then forks ``config.processes`` workers. Each worker:
+multi-core machine. `serve_processes` is called with the engine already loaded and forks
+``config.processes`` workers. Each worker:
 
 - shares the parent's model arrays copy-on-write (they are only read, so never copied);
 - binds the same port with ``SO_REUSEPORT``, and the kernel spreads connections over them;
-- runs `service.server.serve`: its own health status, metrics, hot-swap poller (a model
-  swapped in later is that worker's own copy) and offer-event log, `worker_log_path`
-  (`offers export-outcomes` reads every worker's log together).
+- runs `service.server.serve` without a model poller: its own health status, metrics and
+  offer-event log, `worker_log_path` (`offers export-outcomes` reads them together).
 
-The parent only supervises: SIGTERM/SIGINT are forwarded to every worker (each drains and
-stops gracefully); a worker that dies unexpectedly is replaced (at most ``MAX_RESTARTS`` in
-``RESTART_WINDOW_S``, after which everything stops with an error rather than crash-looping).
+The parent supervises and is the only process that talks to the model registry:
 
-gRPC must not be started in the parent before the fork (no server or channel): every gRPC
-object is created inside the workers.
+- every ``config.reload_poll_s`` it runs ``check``; on a new engine it replaces the workers
+  one at a time (each drains and stops gracefully, then a fresh one is forked from the new
+  engine), so the other workers keep answering and the new model's arrays are shared again;
+- a worker that dies unexpectedly is replaced (at most ``MAX_RESTARTS`` in
+  ``RESTART_WINDOW_S``; beyond that everything stops with `WorkerCrashLoopError` rather than
+  crash-looping);
+- SIGTERM/SIGINT stop every worker gracefully; workers stop by themselves if the parent dies;
+- a lock next to the offer-event log keeps a second server group off the same port and logs.
+
+Forking is only safe from a process that has not started threads of its own: neither gRPC
+(no server or channel in the parent) nor polars' thread pool (loading an engine does not use
+it) may run in the parent before a fork.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -28,6 +37,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -41,10 +51,16 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 _REAP_EVERY_S = 0.2
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_PR_SET_PDEATHSIG = 1
 
 
-class WorkerCrashLoopError(RuntimeError):
+class WorkerCrashLoopError(ValueError):
     """Workers kept dying: more than `MAX_RESTARTS` in `RESTART_WINDOW_S`."""
+
+
+class ServerInUseError(ValueError):
+    """Another server group holds this configuration's offer-event log (and port)."""
 
 
 def worker_log_path(path: Path, index: int, processes: int) -> Path:
@@ -59,7 +75,8 @@ def serve_processes(
 ) -> None:
     """Serve with ``config.processes`` workers until SIGTERM/SIGINT (one: `serve` in-process)."""
     if config.processes == 1:
-        serve(engines, config, check=check)
+        with _exclusive(config.outcome_log_path):
+            serve(engines, config, check=check)
         return
     stop = threading.Event()
 
@@ -67,37 +84,73 @@ def serve_processes(
         log.info(json.dumps({"event": "signal", "signal": signal.Signals(signum).name}))
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    workers: dict[int, int] = {}  # pid -> worker index
-    try:
-        for index in range(config.processes):
-            workers[_fork_worker(index, engines, config, check)] = index
-        _supervise(workers, engines, config, check, stop)
-    finally:
-        _stop_workers(workers, config)
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with _exclusive(config.outcome_log_path):
+        previous = {s: signal.signal(s, on_signal) for s in _STOP_SIGNALS}
+        workers: dict[int, int] = {}  # pid -> worker index
+        try:
+            for index in range(config.processes):
+                workers[_fork_worker(index, engines, config)] = index
+            _supervise(workers, engines, config, check, stop)
+        finally:
+            _stop_workers(workers, config)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
-def _fork_worker(
-    index: int, engines: EngineHolder, config: ServiceConfig, check: EngineCheck | None
-) -> int:
+@contextlib.contextmanager
+def _exclusive(log_path: Path) -> Iterator[None]:
+    """Hold ``<log>.lock`` for the server group's lifetime; fail fast if another holds it."""
+    lock_path = log_path.with_name(log_path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ServerInUseError(
+                f"{lock_path}: in use by pid {holder}: another server group writes these "
+                "offer-event logs (stop it, or give this one another outcome_log_path)"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+def _fork_worker(index: int, engines: EngineHolder, config: ServiceConfig) -> int:
+    # stop signals stay blocked across the fork, so none reaches the child before it has
+    # installed its own handlers (serve's) nor is lost by the parent
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         log.info(json.dumps({"event": "worker_started", "worker": index, "pid": pid}))
         return pid
     code = 0
     try:  # the child: serve until signalled, never return into the parent's code
-        for s in (signal.SIGTERM, signal.SIGINT):
+        for s in _STOP_SIGNALS:
             signal.signal(s, signal.SIG_DFL)
+        _stop_with_parent()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         path = worker_log_path(config.outcome_log_path, index, config.processes)
-        serve(engines, replace(config, outcome_log_path=path), check=check)
+        serve(engines, replace(config, outcome_log_path=path), check=None)
     except BaseException:  # reported, then the worker exits non-zero
         log.exception("worker %d failed", index)
         code = 1
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def _stop_with_parent() -> None:
+    """Ask Linux for a SIGTERM when the parent dies (no orphaned workers holding the port)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _supervise(
@@ -107,23 +160,50 @@ def _supervise(
     check: EngineCheck | None,
     stop: threading.Event,
 ) -> None:
-    """Replace workers that die until ``stop`` is set; give up on a crash loop."""
-    restarts: deque[float] = deque()
+    """Replace dead workers, and every worker on a new model, until ``stop`` is set."""
+    deaths: deque[float] = deque()
+    next_check = time.monotonic() + config.reload_poll_s
     while not stop.wait(_REAP_EVERY_S):
         for pid, status in _reap(workers):
             index = workers.pop(pid)
-            log.error(
-                json.dumps({"event": "worker_died", "worker": index, "pid": pid, "status": status})
-            )
+            log.error(json.dumps({"event": "worker_died", "worker": index, "status": status}))
             now = time.monotonic()
-            restarts.append(now)
-            while restarts and now - restarts[0] > RESTART_WINDOW_S:
-                restarts.popleft()
-            if len(restarts) > MAX_RESTARTS:
+            deaths.append(now)
+            while deaths and now - deaths[0] > RESTART_WINDOW_S:
+                deaths.popleft()
+            if len(deaths) > MAX_RESTARTS:
                 raise WorkerCrashLoopError(
-                    f"{len(restarts)} worker deaths in {RESTART_WINDOW_S:.0f} s: stopping"
+                    f"{len(deaths)} worker deaths in {RESTART_WINDOW_S:.0f} s: stopping"
                 )
-            workers[_fork_worker(index, engines, config, check)] = index
+            workers[_fork_worker(index, engines, config)] = index
+        if check is not None and time.monotonic() >= next_check:
+            next_check = time.monotonic() + config.reload_poll_s
+            _reload(workers, engines, config, check, stop)
+
+
+def _reload(
+    workers: dict[int, int],
+    engines: EngineHolder,
+    config: ServiceConfig,
+    check: EngineCheck,
+    stop: threading.Event,
+) -> None:
+    """Load a new engine if ``check`` has one, then roll it out one worker at a time."""
+    try:
+        engine = check()
+    except Exception:  # the registry is down or the bundle is bad: keep serving the old one
+        log.exception("model reload check failed; still serving the loaded model")
+        return
+    if engine is None:
+        return
+    engines.swap(engine)
+    log.info(json.dumps({"event": "rolling_restart", "versions": engine.versions()}))
+    for pid, index in list(workers.items()):
+        if stop.is_set():
+            return
+        del workers[pid]
+        _stop_worker(pid, index, config)
+        workers[_fork_worker(index, engines, config)] = index
 
 
 def _reap(workers: dict[int, int]) -> list[tuple[int, str]]:
@@ -142,23 +222,25 @@ def _describe(status: int) -> str:
     return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
+def _stop_worker(pid: int, index: int, config: ServiceConfig) -> None:
+    """Stop one worker gracefully (SIGKILL if it overruns)."""
+    _stop_workers({pid: index}, config)
+
+
 def _stop_workers(workers: dict[int, int], config: ServiceConfig) -> None:
-    """SIGTERM every worker, wait for the graceful stop, SIGKILL what is left."""
+    """SIGTERM every worker at once, wait for their graceful stop, SIGKILL what overruns."""
     for pid in workers:
-        _signal(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + config.drain_s + config.grace_s + 5.0
     while workers and time.monotonic() < deadline:
         for pid, status in _reap(workers):
             index = workers.pop(pid)
             log.info(json.dumps({"event": "worker_stopped", "worker": index, "status": status}))
-        time.sleep(0.05)
+        time.sleep(0.02)
     for pid, index in list(workers.items()):
         log.error(json.dumps({"event": "worker_killed", "worker": index, "pid": pid}))
-        _signal(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         del workers[pid]
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already gone; reaped by the caller
-        os.kill(pid, signum)

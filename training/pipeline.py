@@ -157,13 +157,12 @@ def fit_production(ds: Dataset, config: TrainConfig, *, as_of: datetime) -> Prod
         UpSell(TUNED_UP_SELL),
         CategoryPopularity(),
     )
-    for name, model in (
-        ("cross-sell", cross_sell),
-        ("up-sell", up_sell),
-        ("popularity", popular),
-    ):
-        with stage(f"fit {name}"):
-            model.fit(data)
+    with stage("fit cross-sell"):
+        cross_sell.fit(data)
+    with stage("fit up-sell"):
+        up_sell.fit(data, cf=cross_sell.cf)  # the same ALS when the configurations agree
+    with stage("fit popularity"):
+        popular.fit(data)
     with stage("customer segments") as s:
         segments = customer_segments(ds, as_of=as_of, config=config.features)
         s.rows = segments.height

@@ -78,7 +78,7 @@ def test_unknown_customer_and_items_get_a_cold_start_answer(engine: BundleEngine
 
 def test_campaign_needs_bonus_models_and_a_known_segment(engine: BundleEngine) -> None:
     spec = CampaignSpec("c1", Channel.EMAIL, budget=100.0, control_share=0.1, segment="all")
-    with pytest.raises(EngineUnavailableError, match="no bonus models"):
+    with pytest.raises(EngineUnavailableError, match="no offer book"):
         list(engine.campaign(spec))
     assert {"all", "active", "lost"} <= engine.segments()
 

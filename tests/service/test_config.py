@@ -32,6 +32,9 @@ def test_json_files_work_too(tmp_path: Path) -> None:
         ({"OFFERS_SERVICE_PORT": "70000"}, "port: must be in [0, 65535]"),
         ({"OFFERS_SERVICE_DEFAULT_ITEMS": "500"}, "default_items: must be in [1, limit_items]"),
         ({"OFFERS_SERVICE_GRACE_S": "-1"}, "grace_s: must be >= 0"),
+        ({"OFFERS_SERVICE_ISSUED_SYNC_S": "-0.1"}, "issued_sync_s: must be >= 0"),
+        ({"OFFERS_SERVICE_PROCESSES": "0"}, "processes: must be >= 1"),
+        ({"OFFERS_SERVICE_PROCESSES": "2", "OFFERS_SERVICE_PORT": "0"}, "port: must be fixed"),
     ],
 )
 def test_bad_settings_are_errors_naming_them(env: dict[str, str], message: str) -> None:

@@ -128,3 +128,39 @@ def test_export_reads_every_process_log_together_and_merges_into_a_table(
     assert merged[Col.OFFER].to_list() == ["o1", "o2", "o3"]
     assert merged[Col.CONVERTED].to_list() == [True, True, False]
     assert "kept from" in capsys.readouterr().out
+
+
+def test_merge_keeps_a_shop_table_with_other_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offers.cli import main
+
+    shop = pl.DataFrame(  # the shop's own table: no item_id/threshold, one extra column
+        {
+            Col.OFFER: ["s1"],
+            Col.CUSTOMER: ["c7"],
+            Col.SENT_AT: [datetime(2025, 1, 5)],
+            Col.OFFER_TYPE: ["birthday"],
+            Col.BONUS: [50.0],
+            Col.CHANNEL: ["sms"],
+            Col.CONVERTED: [False],
+            Col.CONVERTED_AT: [None],
+            Col.REVENUE: [None],
+            "store": ["north"],
+        },
+        schema_overrides={Col.CONVERTED_AT: pl.Datetime("us"), Col.REVENUE: pl.Float64},
+    )
+    out = tmp_path / "offers.parquet"
+    shop.write_parquet(out)
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.append_issued([_issued("o1")])
+    log.close()
+    assert main(["export-outcomes", str(log.path), "--out", str(out), "--merge"]) == 0
+    merged = pl.read_parquet(out).sort(Col.OFFER)
+    assert merged[Col.OFFER].to_list() == ["o1", "s1"]
+    assert merged["store"].to_list() == [None, "north"]
+    assert "replaced by the logs: 0" in capsys.readouterr().out
+
+    pl.DataFrame({"x": [1]}).write_parquet(out)
+    assert main(["export-outcomes", str(log.path), "--out", str(out), "--merge"]) != 0
+    assert "not an offers table" in capsys.readouterr().err

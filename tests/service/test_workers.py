@@ -1,7 +1,9 @@
-"""Several server processes on one port: spread, replaced when they die, stopped together.
+"""Several server processes on one port: spread, replaced when they die or the model changes,
+stopped together, alone on their logs, and answering every RPC with a real bundle.
 
-The server runs in a child Python process (it forks its workers; forking the test process,
-which has gRPC running, would not be safe), called with real clients over fresh connections.
+Each server group runs in a child Python process (it forks its workers; forking the test
+process, which has gRPC running, would not be safe) in its own session, so a failed test
+kills the whole group; it is called with real clients over fresh connections.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -25,7 +27,7 @@ from service.outcome_log import offers_table
 from service.workers import worker_log_path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = """
+FAKE_SCRIPT = """
 import os, sys
 from pathlib import Path
 from service.config import ServiceConfig
@@ -35,14 +37,40 @@ from tests.service.fakes import FakeEngine
 
 class PidEngine(FakeEngine):
     def versions(self):
-        return {"recs": "A", "pid": str(os.getpid())}
+        return {"recs": self.version, "pid": str(os.getpid())}
+
+flag = Path(sys.argv[2] + ".promote")
+
+def check():  # "B" is promoted once the test creates the flag file
+    if flag.exists():
+        flag.unlink()
+        return PidEngine("B")
+    return None
 
 serve_processes(
-    EngineHolder(PidEngine()),
+    EngineHolder(PidEngine("A")),
+    ServiceConfig(host="127.0.0.1", port=int(sys.argv[1]), processes=2, reload_poll_s=0.2,
+                  outcome_log_path=Path(sys.argv[2]), drain_s=0.0, grace_s=1.0),
+    check=check,
+)
+"""
+BUNDLE_SCRIPT = """
+import sys
+from pathlib import Path
+from service.bundle_engine import BundleEngine
+from service.config import ServiceConfig
+from service.hotswap import EngineHolder
+from service.workers import serve_processes
+
+engine = BundleEngine.from_bundle(sys.argv[3], version="9")
+serve_processes(
+    EngineHolder(engine),
     ServiceConfig(host="127.0.0.1", port=int(sys.argv[1]), processes=2,
                   outcome_log_path=Path(sys.argv[2]), drain_s=0.0, grace_s=1.0),
 )
 """
+
+Group = tuple[subprocess.Popen[bytes], int, Path]
 
 
 def _free_port() -> int:
@@ -51,25 +79,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ask(port: int, customer: str = "c1") -> pb.GetOffersResponse:
-    """One GetOffers over a new connection (the kernel picks the worker per connection)."""
-    with grpc.insecure_channel(
+def _channel(port: int) -> grpc.Channel:
+    """A channel with a connection of its own (the kernel picks the worker per connection)."""
+    return grpc.insecure_channel(
         f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
-    ) as channel:
+    )
+
+
+def _ask(port: int, customer: str = "c1") -> pb.GetOffersResponse:
+    """GetOffers as a well-behaved client sends it: waiting for a connection (a connection
+    racing a worker that is being replaced can be reset by the kernel before any request)."""
+    with _channel(port) as channel:
         reply: pb.GetOffersResponse = pb_grpc.OfferServiceStub(channel).GetOffers(  # type: ignore[no-untyped-call]
             pb.GetOffersRequest(
                 customer_id=customer, context=pb.OfferContext(channel=pb.CHANNEL_WEB)
             ),
             timeout=5,
+            wait_for_ready=True,
         )
         return reply
 
 
-def _wait_serving(port: int, timeout: float = 30.0) -> None:
+def _wait_serving(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with _channel(port) as channel:
                 status = (
                     health_pb2_grpc.HealthStub(channel)
                     .Check(health_pb2.HealthCheckRequest(), timeout=1)
@@ -83,52 +118,125 @@ def _wait_serving(port: int, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def _pids(port: int, tries: int = 40) -> set[str]:
-    return {_ask(port).model_versions["pid"] for _ in range(tries)}
+def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _versions(port: int, tries: int = 20) -> set[tuple[str, str]]:
+    """(model version, worker pid) of answers over ``tries`` fresh connections."""
+    return {
+        (reply.model_versions["recs"], reply.model_versions["pid"])
+        for reply in (_ask(port) for _ in range(tries))
+    }
+
+
+def _start(script: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+def workers(tmp_path: Path) -> Iterator[Group]:
     port, log = _free_port(), tmp_path / "events.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(port), str(log)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    proc = _start(FAKE_SCRIPT, str(port), str(log))
     try:
         _wait_serving(port)
         yield proc, port, log
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        _kill_group(proc)
 
 
-def test_workers_share_the_port_and_stop_together(
-    workers: tuple[subprocess.Popen[bytes], int, Path],
-) -> None:
+def test_workers_share_the_port_and_stop_together(workers: Group) -> None:
     proc, port, log = workers
-    pids = _pids(port)
-    assert len(pids) == 2 and str(proc.pid) not in pids  # two workers answer, not the parent
+    seen: set[str] = set()
+    _until(lambda: len(seen.update(p for _, p in _versions(port)) or seen) == 2, "2 workers")
+    assert str(proc.pid) not in seen  # the workers answer, not the parent
+    asked = len(seen)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     logs = [worker_log_path(log, k, 2) for k in range(2)]
     assert all(p.exists() for p in logs)
     export = offers_table(logs)  # both workers' logs read together
-    assert export.issued == 40 * 2  # two bonus offers per answer of the fake engine
+    assert export.issued >= 2 * asked  # two bonus offers per answer of the fake engine
     assert export.table["offer_id"].n_unique() == export.issued
 
 
-def test_a_dead_worker_is_replaced(workers: tuple[subprocess.Popen[bytes], int, Path]) -> None:
+def test_a_dead_worker_is_replaced(workers: Group) -> None:
     proc, port, _ = workers
-    before = _pids(port)
-    victim = int(sorted(before)[0])
-    os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while True:
-        pids = _pids(port, tries=20)
-        if len(pids) == 2 and str(victim) not in pids:
-            break
-        assert time.monotonic() < deadline, f"worker {victim} not replaced: {pids}"
-        time.sleep(0.2)
+    seen: set[str] = set()
+    _until(lambda: len(seen.update(p for _, p in _versions(port)) or seen) == 2, "2 workers")
+    victim = sorted(seen)[0]
+    os.kill(int(victim), signal.SIGKILL)
+
+    def replaced() -> bool:
+        pids = {p for _, p in _versions(port)}
+        return len(pids) == 2 and victim not in pids
+
+    _until(replaced, f"worker {victim} not replaced")
     assert proc.poll() is None
+
+
+def test_a_new_model_is_rolled_out_to_every_worker(workers: Group) -> None:
+    _, port, log = workers
+    assert {v for v, _ in _versions(port)} == {"A"}
+    log.with_name(log.name + ".promote").touch()
+    _until(lambda: {v for v, _ in _versions(port)} == {"B"}, "every worker on B")
+
+
+def test_a_second_group_on_the_same_logs_is_refused(workers: Group) -> None:
+    _, port, log = workers
+    second = _start(FAKE_SCRIPT, str(_free_port()), str(log))
+    try:
+        assert second.wait(30) != 0
+        assert second.stderr is not None and b"in use by pid" in second.stderr.read()
+    finally:
+        _kill_group(second)
+    assert _ask(port).customer_id == "c1"  # the first group is untouched
+
+
+def test_a_real_bundle_answers_every_rpc_from_two_workers(
+    tiny_bundle_with_book: Path, tmp_path: Path
+) -> None:
+    port, log = _free_port(), tmp_path / "events.jsonl"
+    proc = _start(BUNDLE_SCRIPT, str(port), str(log), str(tiny_bundle_with_book))
+    try:
+        _wait_serving(port)
+        for n in range(4):  # fresh connections reach both workers
+            with _channel(port) as channel:
+                stub = pb_grpc.OfferServiceStub(channel)  # type: ignore[no-untyped-call]
+                request = pb.CampaignRequest(
+                    campaign_id=f"c{n}", budget=500.0, control_share=0.1, segment="all"
+                )
+                request.channel = pb.CHANNEL_EMAIL
+                offers = list(stub.StreamCampaignOffers(request, timeout=30))
+                assert offers and len({o.customer_id for o in offers}) == len(offers)
+                event = pb.OutcomeEvent(
+                    offer_id=offers[0].offer_id,
+                    customer_id=offers[0].customer_id,
+                    event=pb.OUTCOME_EVENT_TYPE_SHOWN,
+                )
+                event.ts.GetCurrentTime()
+                ack = stub.RecordOutcome(pb.OutcomeBatch(events=[event]), timeout=10)
+                assert ack.accepted == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        export = offers_table([worker_log_path(log, k, 2) for k in range(2)])
+        assert export.outcome_events == 4 and export.orphan_events == 0
+    finally:
+        _kill_group(proc)

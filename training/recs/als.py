@@ -184,6 +184,24 @@ class ALS(ScoringRecommender):
 CF_PREFIX = "cf__"
 
 
+def fit_cf(config: ALSConfig | None, data: Interactions, shared: ALS | None = None) -> ALS | None:
+    """The CF part of a model (None without a CF configuration): ``shared`` when it is an ALS
+    of this configuration already fitted on ``data`` (one fit serves cross-sell and up-sell),
+    otherwise a new fit."""
+    if config is None:
+        return None
+    if (
+        shared is not None
+        and shared.config == config
+        and shared.user_factors.shape[0] == data.n_customers
+        and shared.item_factors.shape[0] == data.n_items
+    ):
+        return shared
+    cf = ALS(config, name="cf")
+    cf.fit(data)
+    return cf
+
+
 def add_cf_state(cf: ALS | None, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Store an optional CF model inside another model's state (params ``cf``, arrays ``cf__*``)."""
     if cf is None:

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state
+from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state, fit_cf
 from training.recs.base import (
     Interactions,
     RecsError,
@@ -173,8 +173,12 @@ class CrossSell:
         self._bound_cache: dict[bytes, float] = {}  # category set -> `_fallback_bound`
         self._fitted = False
 
-    def fit(self, data: Interactions) -> None:
-        """Mine associations; remember each customer's recent items; fit the CF if asked."""
+    def fit(self, data: Interactions, *, cf: ALS | None = None) -> None:
+        """Mine associations; remember each customer's recent items; fit the CF if asked.
+
+        ``cf``: an ALS of this model's CF configuration already fitted on ``data``, shared
+        instead of fitting another (`fit_cf`).
+        """
         self.assoc = associations(data, self.config)
         self.item_category = data.item_category.astype(np.int32)
         self.popularity = item_popularity(data)
@@ -199,9 +203,7 @@ class CrossSell:
         recent = data.last_day.copy()
         recent.data = (recent.data + 1.0).astype(np.float64)  # +1 keeps day 0 non-zero
         self.recent = sp.csr_matrix(recent)
-        if self.config.cf is not None:
-            self.cf = ALS(self.config.cf, name="cf")
-            self.cf.fit(data)
+        self.cf = fit_cf(self.config.cf, data, cf)
         self._fitted = True
 
     def _check(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state
+from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state, fit_cf
 from training.recs.base import (
     Interactions,
     RecsError,
@@ -32,7 +32,8 @@ from training.recs.base import (
 )
 from training.recs.scoring import item_popularity
 
-_ANCHOR_CACHE_SIZE = 200_000  # anchors remembered by `UpSell._anchor_part` (then cleared)
+# candidates remembered by `UpSell._anchor_part` over all anchors (~24 bytes each), then cleared
+_ANCHOR_CACHE_ITEMS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,13 @@ class UpSell:
         self._category_start = np.zeros(1, dtype=np.int64)
         # anchor -> (candidates, customer-free score, tiers); see `_anchor_part`
         self._anchor_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._anchor_cache_items = 0
         self._fitted = False
 
     def _index_prices(self) -> None:
         """Sort the priced items by (category, price) so candidates are two binary searches."""
         self._anchor_cache = {}
+        self._anchor_cache_items = 0
         priced = np.flatnonzero(np.isfinite(self.item_price) & (self.item_price > 0))
         order = np.lexsort((priced, self.item_price[priced], self.item_category[priced]))
         self._by_price = priced[order].astype(np.int64)
@@ -98,8 +101,12 @@ class UpSell:
         counts = np.bincount(self.item_category[self._by_price], minlength=n_cat)
         self._category_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
-    def fit(self, data: Interactions) -> None:
-        """Learn item tiers, per-category popularity and each customer's price tier."""
+    def fit(self, data: Interactions, *, cf: ALS | None = None) -> None:
+        """Learn item tiers, per-category popularity and each customer's price tier.
+
+        ``cf``: an ALS of this model's CF configuration already fitted on ``data``, shared
+        instead of fitting another (`fit_cf`).
+        """
         self.item_category = data.item_category.astype(np.int32)
         self.item_price = data.item_price.astype(np.float64)
         self.item_active = data.item_active.astype(bool)
@@ -124,9 +131,7 @@ class UpSell:
         recent = data.last_day.copy()
         recent.data = recent.data + 1.0
         self.recent = sp.csr_matrix(recent)
-        if self.config.cf is not None:
-            self.cf = ALS(self.config.cf, name="cf")
-            self.cf.fit(data)
+        self.cf = fit_cf(self.config.cf, data, cf)
         self._index_prices()
         self._fitted = True
 
@@ -159,9 +164,11 @@ class UpSell:
         if part is None:
             cand = self.candidates(anchor)
             part = (cand, self.config.pop_weight * self.category_pop[cand], self.item_tier[cand])
-            if len(self._anchor_cache) >= _ANCHOR_CACHE_SIZE:
+            if self._anchor_cache_items + cand.size > _ANCHOR_CACHE_ITEMS:
                 self._anchor_cache.clear()
+                self._anchor_cache_items = 0
             self._anchor_cache[anchor] = part
+            self._anchor_cache_items += cand.size
         return part
 
     def _candidate_scores(self, anchor: int, customer: int) -> tuple[np.ndarray, np.ndarray]:
