@@ -30,7 +30,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"  # set 0.0.0.0 / [::] to listen on every interface
     port: int = 50051  # 0: any free port (tests)
     processes: int = 1  # server processes on one port (SO_REUSEPORT); > 1 needs a fixed port
-    max_workers: int = 8  # request threads per process
+    max_workers: int = 8  # threads per process for campaign plans and fsync waits (see servicer)
     max_concurrent_rpcs: int = 64  # beyond this: RESOURCE_EXHAUSTED; 0 = unlimited
     max_receive_message_bytes: int = 4 * 1024 * 1024
     max_send_message_bytes: int = 16 * 1024 * 1024

@@ -8,13 +8,14 @@ NOT_SERVING, balancers get ``drain_s`` to move away, in-flight requests get ``gr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
 import threading
-from concurrent import futures
+from collections.abc import Callable, Coroutine
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,6 +31,7 @@ from service.servicer import SERVICE_NAME, OfferServicer
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -38,8 +40,9 @@ class ServerStartError(RuntimeError):
     """The server could not bind its address."""
 
 
-class OfferServer(grpc.Server):  # type: ignore[misc]  # grpc ships no type hints
-    """A `grpc.Server` that also owns the offer-event log, health status and metrics.
+class OfferServer:
+    """The asyncio gRPC server on its own event-loop thread, with the offer-event log, health
+    status and metrics it owns; driven from ordinary threads.
 
     ``stop(grace)`` turns health NOT_SERVING, waits ``config.drain_s`` (new requests are still
     answered), stops the listener giving in-flight requests ``grace`` seconds, then closes the
@@ -48,15 +51,19 @@ class OfferServer(grpc.Server):  # type: ignore[misc]  # grpc ships no type hint
 
     def __init__(
         self,
-        server: grpc.Server,
+        loop: _LoopThread,
+        server: grpc.aio.Server,
         config: ServiceConfig,
-        health_servicer: health.HealthServicer,
+        health_servicer: health.aio.HealthServicer,
+        servicer: OfferServicer,
         event_log: OfferEventLog,
         metrics: MetricsRecorder,
     ) -> None:
+        self._loop = loop
         self._server = server
         self._config = config
         self.health = health_servicer
+        self._servicer = servicer
         self.event_log = event_log
         self.metrics = metrics
         self._summary = SummaryLogger(metrics, config.log_summary_s)
@@ -65,7 +72,7 @@ class OfferServer(grpc.Server):  # type: ignore[misc]  # grpc ships no type hint
 
     def start(self) -> None:
         """Start answering requests (and the periodic log summary)."""
-        self._server.start()
+        self._loop.run(self._server.start())
         self._summary.start()
 
     def stop(self, grace: float | None) -> threading.Event:
@@ -74,14 +81,16 @@ class OfferServer(grpc.Server):  # type: ignore[misc]  # grpc ships no type hint
             if self._stopping is not None:
                 return self._stopping
             self._stopping = done = threading.Event()
-        self.health.enter_graceful_shutdown()
+        self._loop.run(self.health.enter_graceful_shutdown())
 
         def shut() -> None:
             if self._config.drain_s > 0:
                 threading.Event().wait(self._config.drain_s)
-            self._server.stop(grace).wait()
+            self._loop.run(self._server.stop(grace))
+            self._servicer.close()
             self._summary.stop()
             self.event_log.close()
+            self._loop.close()
             done.set()
 
         threading.Thread(target=shut, name="offer-server-stop", daemon=True).start()
@@ -89,23 +98,32 @@ class OfferServer(grpc.Server):  # type: ignore[misc]  # grpc ships no type hint
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Block until the server stops (or ``timeout`` passes)."""
-        return bool(self._server.wait_for_termination(timeout))
+        stopping = self._stopping
+        if stopping is None:
+            return bool(self._loop.run(self._server.wait_for_termination(timeout)))
+        return stopping.wait(timeout)
 
-    def add_generic_rpc_handlers(self, generic_rpc_handlers: Any) -> None:
-        """Delegate to the wrapped server."""
-        self._server.add_generic_rpc_handlers(generic_rpc_handlers)
 
-    def add_registered_method_handlers(self, service_name: Any, method_handlers: Any) -> None:
-        """Delegate to the wrapped server."""
-        self._server.add_registered_method_handlers(service_name, method_handlers)
+class _LoopThread:
+    """An asyncio event loop running on a daemon thread; `run` executes a coroutine on it."""
 
-    def add_insecure_port(self, address: str) -> int:
-        """Delegate to the wrapped server."""
-        return int(self._server.add_insecure_port(address))
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio", daemon=True)
+        self._thread.start()
 
-    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
-        """Delegate to the wrapped server."""
-        return int(self._server.add_secure_port(address, server_credentials))
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def call(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the loop soon (from any thread)."""
+        self.loop.call_soon_threadsafe(fn)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 def create_server(engines: EngineHolder, config: ServiceConfig) -> tuple[OfferServer, int]:
@@ -115,42 +133,50 @@ def create_server(engines: EngineHolder, config: ServiceConfig) -> tuple[OfferSe
     """
     event_log = OfferEventLog(config.outcome_log_path, issued_sync_s=config.issued_sync_s)
     metrics = MetricsRecorder()
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs or None,
-        options=[
-            ("grpc.max_receive_message_length", config.max_receive_message_bytes),
-            ("grpc.max_send_message_length", config.max_send_message_bytes),
-            # workers of `service.workers` share the port; a lone server refuses a taken port
-            ("grpc.so_reuseport", int(config.processes > 1)),
-        ],
-    )
-    pb_grpc.add_OfferServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        OfferServicer(engines.current, config, event_log, metrics), server
-    )
-    health_servicer = health.HealthServicer()
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, _NOT_SERVING)
-
-    def ready(engine: OfferEngine) -> None:
-        for name in ("", SERVICE_NAME):
-            health_servicer.set(name, _SERVING)
-
-    engines.subscribe(ready)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    loop = _LoopThread()
+    servicer = OfferServicer(engines.current, config, event_log, metrics)
+    health_servicer = health.aio.HealthServicer()
     address = f"{config.host}:{config.port}"
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as err:
-        event_log.close()
-        raise ServerStartError(f"cannot bind {address}: {err}") from None
+
+    async def build() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs or None,
+            options=[
+                ("grpc.max_receive_message_length", config.max_receive_message_bytes),
+                ("grpc.max_send_message_length", config.max_send_message_bytes),
+                # workers of `service.workers` share the port; a lone server refuses a taken one
+                ("grpc.so_reuseport", int(config.processes > 1)),
+            ],
+        )
+        pb_grpc.add_OfferServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, _NOT_SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        return server, port
+
+    server, port = loop.run(build())
     if port == 0:
+        loop.close()
+        servicer.close()
         event_log.close()
         raise ServerStartError(f"cannot bind {address}")
-    return OfferServer(server, config, health_servicer, event_log, metrics), port
+
+    def ready(engine: OfferEngine) -> None:
+        async def serving() -> None:
+            for name in ("", SERVICE_NAME):
+                await health_servicer.set(name, _SERVING)
+
+        loop.call(lambda: asyncio.ensure_future(serving()))
+
+    engines.subscribe(ready)
+    return OfferServer(loop, server, config, health_servicer, servicer, event_log, metrics), port
 
 
 def serve(

@@ -1,4 +1,4 @@
-"""The thin gRPC servicer: messages in, engine calls, messages out, status codes.
+"""The thin gRPC servicer (asyncio): messages in, engine calls, messages out, status codes.
 
 The only place where engine errors become gRPC status codes:
 
@@ -7,21 +7,29 @@ The only place where engine errors become gRPC status codes:
 - a deadline passed before the answer was ready -> DEADLINE_EXCEEDED
 - any other error -> INTERNAL (logged with its traceback)
 
+Where the work runs: `GetOffers` and `Ping` run on the event loop itself (an answer takes about
+half a millisecond of CPU; handing it to a thread and back would cost more than it does).
+Work that waits or takes seconds runs on a small thread pool so the loop keeps answering:
+the campaign plan and its rows (`StreamCampaignOffers`), and every ``fsync`` wait
+(`RecordOutcome`; issued offers too when ``issued_sync_s`` is 0).
+
 Each request takes the current engine once and uses it to the end (hot swaps never split a
 request). Every request logs one JSON line and is counted in the `MetricsRecorder`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import islice
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -35,6 +43,7 @@ from service.convert import (
     outcomes_from_proto,
 )
 from service.engine import (
+    CampaignRow,
     EngineError,
     EngineUnavailableError,
     InvalidRequestError,
@@ -48,6 +57,7 @@ from service.outcome_log import IssuedOffer, OfferEventLog, OutcomeLogError
 log = logging.getLogger("service.requests")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OfferService"].full_name
+T = TypeVar("T")
 
 
 class _Stopped(Exception):
@@ -70,14 +80,13 @@ def _status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error"
 
 
-def _ensure_active(context: grpc.ServicerContext) -> None:
+def _ensure_active(context: grpc.aio.ServicerContext[Any, Any]) -> None:
     """Stop work the client can no longer receive."""
-    if context.is_active():
-        return
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
         raise _Stopped(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
-    raise _Stopped(grpc.StatusCode.CANCELLED, "cancelled by the client")
+    if context.cancelled():
+        raise _Stopped(grpc.StatusCode.CANCELLED, "cancelled by the client")
 
 
 class _Call:
@@ -86,7 +95,7 @@ class _Call:
     def __init__(
         self,
         rpc: str,
-        context: grpc.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
         metrics: MetricsRecorder,
         **fields: Any,
     ) -> None:
@@ -97,10 +106,10 @@ class _Call:
         self.versions: dict[str, str] = {}
         self.started = time.perf_counter()
 
-    def __enter__(self) -> _Call:
+    async def __aenter__(self) -> _Call:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -109,14 +118,18 @@ class _Call:
         if exc is None:
             self._finish(grpc.StatusCode.OK)
             return
-        if isinstance(exc, GeneratorExit):  # a stream closed by the transport
-            self._finish(grpc.StatusCode.CANCELLED)
+        if isinstance(exc, GeneratorExit | asyncio.CancelledError):  # the RPC is already over
+            remaining = self.context.time_remaining()
+            late = remaining is not None and remaining <= 0
+            self._finish(grpc.StatusCode.DEADLINE_EXCEEDED if late else grpc.StatusCode.CANCELLED)
+            return
+        if isinstance(exc, grpc.aio.AbortError):
             return
         code, message = _status_of(exc)
         if code == grpc.StatusCode.INTERNAL:
             log.error("unexpected error in %s", self.rpc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
         self._finish(code)
-        self.context.abort(code, message)  # raises: the RPC ends with this status
+        await self.context.abort(code, message)  # raises: the RPC ends with this status
 
     def _finish(self, code: grpc.StatusCode) -> None:
         latency_ms = (time.perf_counter() - self.started) * 1000.0
@@ -161,12 +174,23 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
         self._metrics = metrics
         self._new_id = new_offer_id
         self._clock = clock
+        # campaign plans and rows, and fsync waits: off the event loop
+        self._pool = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc")
 
-    def GetOffers(
-        self, request: pb.GetOffersRequest, context: grpc.ServicerContext
+    def close(self) -> None:
+        """Stop the worker threads (after the server has stopped)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def GetOffers(
+        self, request: pb.GetOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetOffersResponse:
         """Recommendations and bonus offers; issued offers are logged before the answer."""
-        with _Call("GetOffers", context, self._metrics, customer_id=request.customer_id) as call:
+        async with _Call(
+            "GetOffers", context, self._metrics, customer_id=request.customer_id
+        ) as call:
             req = offer_request_from_proto(request, self._cfg)
             engine = self._engines()
             call.versions = engine.versions()
@@ -175,28 +199,30 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
             _ensure_active(context)
             ids = [self._new_id() for _ in answer.bonus_offers]
             now = self._clock()
-            self._log.append_issued(
-                [
-                    IssuedOffer(
-                        offer_id=oid,
-                        customer_id=answer.customer_id,
-                        sent_at=now,
-                        offer_type=b.offer_type,
-                        bonus=b.bonus,
-                        channel=req.channel.value,
-                        item_id=b.item_id,
-                        threshold=b.threshold,
-                    )
-                    for oid, b in zip(ids, answer.bonus_offers, strict=True)
-                ]
-            )
+            issued = [
+                IssuedOffer(
+                    offer_id=oid,
+                    customer_id=answer.customer_id,
+                    sent_at=now,
+                    offer_type=b.offer_type,
+                    bonus=b.bonus,
+                    channel=req.channel.value,
+                    item_id=b.item_id,
+                    threshold=b.threshold,
+                )
+                for oid, b in zip(ids, answer.bonus_offers, strict=True)
+            ]
+            if self._cfg.issued_sync_s > 0:  # written now, on disk within issued_sync_s
+                self._log.append_issued(issued)
+            else:  # waits for the fsync: not on the loop
+                await self._off_loop(self._log.append_issued, issued)
             return answer_to_proto(answer, ids, call.versions)
 
-    def StreamCampaignOffers(
-        self, request: pb.CampaignRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.CampaignOffer]:
+    async def StreamCampaignOffers(
+        self, request: pb.CampaignRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.CampaignOffer]:
         """The campaign plan, streamed; each chunk is logged as issued before it is sent."""
-        with _Call(
+        async with _Call(
             "StreamCampaignOffers", context, self._metrics, campaign_id=request.campaign_id
         ) as call:
             engine = self._engines()
@@ -207,7 +233,8 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
             sent = 0
             while True:
                 _ensure_active(context)
-                chunk = list(islice(rows, self._cfg.campaign_log_chunk))
+                # the first chunk waits for the plan: seconds for a big audience
+                chunk = await self._off_loop(_take, rows, self._cfg.campaign_log_chunk)
                 if not chunk:
                     break
                 now = self._clock()
@@ -226,24 +253,30 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
                     )
                     for r in chunk
                 ]
-                self._log.append_issued(issued)
+                await self._off_loop(self._log.append_issued, issued)
                 for row, offer in zip(chunk, issued, strict=True):
                     yield campaign_row_to_proto(row, offer.offer_id)
                 sent += len(chunk)
                 call.fields["sent"] = sent
 
-    def RecordOutcome(
-        self, request: pb.OutcomeBatch, context: grpc.ServicerContext
+    async def RecordOutcome(
+        self, request: pb.OutcomeBatch, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.OutcomeAck:
         """Append the events to the offer-event log; acknowledge once they are on disk."""
-        with _Call("RecordOutcome", context, self._metrics, events=len(request.events)):
+        async with _Call("RecordOutcome", context, self._metrics, events=len(request.events)):
             events = outcomes_from_proto(request, self._cfg)
-            self._log.append_outcomes(events)
+            await self._off_loop(self._log.append_outcomes, events)
             return pb.OutcomeAck(accepted=len(events))
 
-    def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingResponse:
+    async def Ping(
+        self, request: pb.PingRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.PingResponse:
         """Echo: the transport ceiling probe (no engine, no log line, only counted)."""
         started = time.perf_counter()
         reply = pb.PingResponse(payload=request.payload)
         self._metrics.record("Ping", "OK", (time.perf_counter() - started) * 1000.0)
         return reply
+
+
+def _take(rows: Iterator[CampaignRow], n: int) -> list[CampaignRow]:
+    return list(islice(rows, n))
