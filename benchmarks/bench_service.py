@@ -541,13 +541,22 @@ def _server_cpu_s(supervisor: int) -> float:
 
 
 def memory(supervisor: int) -> str:
-    """Server memory: RSS of each process (shared model pages count in each) and the total PSS
-    (shared pages split between the processes: what the server really uses)."""
+    """Server memory: RSS of each process (the model's shared pages count in each) and what the
+    server group uses on its own: the supervisor's RSS (it maps the whole model) plus each
+    worker's private pages (USS: what the workers add)."""
     pids = _server_pids(supervisor)
     rss = [_proc_kib(p, "status", "VmRSS:") / 1024 for p in pids]
-    pss = sum(_proc_kib(p, "smaps_rollup", "Pss:") for p in pids) / 1024
+    private = [
+        (
+            _proc_kib(p, "smaps_rollup", "Private_Clean:")
+            + _proc_kib(p, "smaps_rollup", "Private_Dirty:")
+        )
+        / 1024
+        for p in pids[1:]
+    ]
     each = ", ".join(f"{r:.0f}" for r in rss)
-    return f"rss {max(rss):.1f} MiB (per process: {each}), pss total {pss:.1f} MiB"
+    group = rss[0] + sum(private)
+    return f"rss {max(rss):.1f} MiB (per process: {each}), group {group:.1f} MiB"
 
 
 def measure(

@@ -36,12 +36,60 @@ PLAN_COLUMNS = (
 )
 
 
+def featured_items(
+    n: int, cross_sell_item: np.ndarray | None, up_sell_item: np.ndarray | None
+) -> np.ndarray:
+    """(n, 2) text: the cross-sell and the up-sell item a book's offers feature ("" for none)."""
+    blank = np.full(n, "", dtype=object)
+    items = np.stack(
+        [
+            blank if cross_sell_item is None else cross_sell_item,
+            blank if up_sell_item is None else up_sell_item,
+        ],
+        axis=1,
+    )
+    out: np.ndarray = items.astype(str)
+    return out
+
+
+def offer_columns(
+    offer_type: np.ndarray, item: np.ndarray, threshold: np.ndarray
+) -> dict[str, pl.Series]:
+    """The plan's item and threshold columns for the chosen offer types: the featured item of a
+    cross-sell / up-sell (``item`` is the rows' (cross, up) pair), the spend-X of a spend
+    threshold; null elsewhere."""
+    which = np.where(offer_type == OfferType.CROSS_SELL, 0, 1)
+    featured = np.isin(offer_type, [OfferType.CROSS_SELL, OfferType.UP_SELL])
+    picked = np.where(featured, item[np.arange(item.shape[0]), which], "")
+    spend_x = np.where(offer_type == OfferType.SPEND_THRESHOLD, threshold, np.nan)
+    return {
+        Col.ITEM: pl.Series(picked, dtype=pl.String).replace("", None),
+        Col.THRESHOLD: pl.Series(spend_x, dtype=pl.Float64).fill_nan(None),
+    }
+
+
+class CustomerRows:
+    """Row lookups of a book whose row i is ``customer_ids[i]``."""
+
+    customer_ids: np.ndarray
+
+    @property
+    def n_customers(self) -> int:
+        """Rows of the book."""
+        return int(self.customer_ids.size)
+
+    @cached_property
+    def rows_by_customer(self) -> dict[str, int]:
+        """customer id -> row (built once per loaded book)."""
+        return {str(c): i for i, c in enumerate(self.customer_ids)}
+
+
 class OfferBookError(ValueError):
     """A plan cannot be made as asked (the message names the argument)."""
 
 
 @dataclass(frozen=True)
-class OfferBook:
+class OfferBook(CustomerRows):
     """Options x customers: row i is ``customer_ids[i]``, column j is (offer_types[j], bonus[j])."""
 
     customer_ids: np.ndarray  # str (n,)
@@ -67,15 +115,6 @@ class OfferBook:
     ) -> OfferBook:
         """The book of a decision; item arrays align with the decision's customers."""
         cand = decision.candidates
-        n = cand.mask.shape[0]
-        blank = np.full(n, "", dtype=object)
-        items = np.stack(
-            [
-                blank if cross_sell_item is None else cross_sell_item,
-                blank if up_sell_item is None else up_sell_item,
-            ],
-            axis=1,
-        )
         return cls(
             customer_ids=cand.customer_ids.cast(pl.String).to_numpy().astype(str),
             offer_types=np.array([o.offer_type for o in cand.options], dtype=str),
@@ -86,7 +125,7 @@ class OfferBook:
             mask=cand.mask.astype(bool),
             threshold=np.asarray(cand.threshold, dtype=np.float32),
             channel=np.array([c or "" for c in cand.channel], dtype=str),
-            item=items.astype(str),
+            item=featured_items(cand.mask.shape[0], cross_sell_item, up_sell_item),
             min_roi=min_roi,
         )
 
@@ -116,16 +155,6 @@ class OfferBook:
         return cls(min_roi=float(params["min_roi"]), **arrays)
 
     # planning ----------------------------------------------------------------------------
-    @property
-    def n_customers(self) -> int:
-        """Rows of the book."""
-        return int(self.customer_ids.size)
-
-    @cached_property
-    def rows_by_customer(self) -> dict[str, int]:
-        """customer id -> row (built once per loaded book)."""
-        return {str(c): i for i, c in enumerate(self.customer_ids)}
-
     def allocate(
         self, rows: np.ndarray, *, budget: float | None, held_out: np.ndarray
     ) -> Allocation:
@@ -157,25 +186,16 @@ class OfferBook:
         choice = alloc.choice
         chosen = choice >= 0
         safe = np.where(chosen, choice, 0)
-        r = np.arange(rows.size)
 
         def pick(values: np.ndarray) -> np.ndarray:
             return np.where(chosen, values[rows, safe], 0.0)
 
         offer_type = np.where(chosen, self.offer_types[safe], OfferType.NONE)
-        item_col = np.where(offer_type == OfferType.CROSS_SELL, 0, 1)
-        item = np.where(
-            np.isin(offer_type, [OfferType.CROSS_SELL, OfferType.UP_SELL]),
-            self.item[rows, item_col],
-            "",
-        )
-        threshold = np.where(offer_type == OfferType.SPEND_THRESHOLD, self.threshold[rows], np.nan)
         frame = pl.DataFrame(
             {
                 Col.CUSTOMER: ids,
                 Col.OFFER_TYPE: offer_type,
-                Col.ITEM: pl.Series(item).replace("", None),
-                Col.THRESHOLD: pl.Series(threshold).fill_nan(None),
+                **offer_columns(offer_type, self.item[rows], self.threshold[rows]),
                 Col.BONUS: np.where(chosen, self.bonus[safe], 0.0),
                 "expected_uplift": pick(self.uplift).astype(np.float64),
                 "expected_cost": pick(self.cost).astype(np.float64),
@@ -184,7 +204,7 @@ class OfferBook:
                 Col.CHANNEL: self.channel[rows],
             }
         )
-        assert frame.height == r.size
+        assert frame.height == rows.size
         return frame.select(PLAN_COLUMNS), alloc
 
     def best_options(self, row: int, *, k: int, bonus_ceiling: float | None = None) -> list[int]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -38,7 +37,13 @@ from features.columns import Col, OfferType
 from features.config import FeatureConfig
 from features.dataset import Dataset
 from features.progress import stage
-from training.bonus.book import PLAN_COLUMNS, OfferBook
+from training.bonus.book import (
+    PLAN_COLUMNS,
+    CustomerRows,
+    OfferBook,
+    featured_items,
+    offer_columns,
+)
 from training.bonus.candidates import Candidates, build_candidates
 from training.bonus.config import BonusConfig
 from training.bonus.control import control_mask
@@ -94,7 +99,7 @@ class RuleAllocation:
 
 
 @dataclass(frozen=True)
-class RuleBook:
+class RuleBook(CustomerRows):
     """Per customer the rule-chosen option; row i is ``customer_ids[i]``.
 
     The option columns (``offer_types[j]``, ``bonus[j]``) are those of the candidates, as in
@@ -141,14 +146,6 @@ class RuleBook:
     ) -> RuleBook:
         """The book of a rule choice; all arrays align with the candidates' customers."""
         n = candidates.mask.shape[0]
-        blank = np.full(n, "", dtype=object)
-        items = np.stack(
-            [
-                blank if cross_sell_item is None else cross_sell_item,
-                blank if up_sell_item is None else up_sell_item,
-            ],
-            axis=1,
-        )
         return cls(
             customer_ids=candidates.customer_ids.cast(pl.String).to_numpy().astype(str),
             offer_types=np.array([o.offer_type for o in candidates.options], dtype=str),
@@ -159,7 +156,7 @@ class RuleBook:
             expected_check=np.asarray(expected_check, dtype=np.float64),
             threshold=np.asarray(candidates.threshold, dtype=np.float32),
             channel=np.array([c or "" for c in candidates.channel], dtype=str),
-            item=items.astype(str),
+            item=featured_items(n, cross_sell_item, up_sell_item),
             point_value=point_value,
         )
 
@@ -180,16 +177,6 @@ class RuleBook:
         return cls(point_value=float(params["point_value"]), **{k: arrays[k] for k in _ARRAYS})
 
     # what the service reads ----------------------------------------------------------------
-    @property
-    def n_customers(self) -> int:
-        """Rows of the book."""
-        return int(self.customer_ids.size)
-
-    @cached_property
-    def rows_by_customer(self) -> dict[str, int]:
-        """customer id -> row (built once per loaded book)."""
-        return {str(c): i for i, c in enumerate(self.customer_ids)}
-
     @property
     def uplift(self) -> np.ndarray:
         """(n, m) NaN: no response is predicted (a read-only view, no memory)."""
@@ -281,20 +268,12 @@ class RuleBook:
         chosen = alloc.choice >= 0
         safe = np.where(chosen, alloc.choice, 0)
         offer_type = np.where(chosen, self.offer_types[safe], OfferType.NONE)
-        item_col = np.where(offer_type == OfferType.CROSS_SELL, 0, 1)
-        item = np.where(
-            np.isin(offer_type, [OfferType.CROSS_SELL, OfferType.UP_SELL]),
-            self.item[rows, item_col],
-            "",
-        )
-        threshold = np.where(offer_type == OfferType.SPEND_THRESHOLD, self.threshold[rows], np.nan)
         bonus = np.where(chosen, self.bonus[safe], 0.0)
         frame = pl.DataFrame(
             {
                 Col.CUSTOMER: ids,
                 Col.OFFER_TYPE: offer_type,
-                Col.ITEM: pl.Series(item, dtype=pl.String).replace("", None),
-                Col.THRESHOLD: pl.Series(threshold, dtype=pl.Float64).fill_nan(None),
+                **offer_columns(offer_type, self.item[rows], self.threshold[rows]),
                 Col.BONUS: bonus,
                 "expected_uplift": pl.Series([None] * rows.size, dtype=pl.Float64),
                 "expected_cost": bonus * self.point_value,
