@@ -84,7 +84,7 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
     import polars as pl
 
     from features.columns import Col
-    from features.contract import OFFERS
+    from features.contract import DTYPES, OFFERS
     from features.dataset import write_table_atomic
     from service.outcome_log import offers_table
 
@@ -98,6 +98,13 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
         missing = [c.name for c in OFFERS.required if c.name not in earlier.columns]
         if missing:
             raise ValueError(f"--merge: {args.out} is not an offers table (no {missing})")
+        for column in OFFERS.columns:  # the contract's columns keep the contract's types
+            want = DTYPES[column.kind]
+            if column.name in earlier.columns and earlier.schema[column.name] != want:
+                raise ValueError(
+                    f"--merge: {args.out}: column {column.name} is "
+                    f"{earlier.schema[column.name]}, expected {want}"
+                )
         # an offer exported again (new outcomes since) replaces its earlier row
         again = earlier[Col.OFFER].is_in(table[Col.OFFER].implode())
         replaced = int(again.sum())

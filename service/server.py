@@ -84,24 +84,30 @@ class OfferServer:
         self._loop.run(self.health.enter_graceful_shutdown())
 
         def shut() -> None:
-            if self._config.drain_s > 0:
-                threading.Event().wait(self._config.drain_s)
-            self._loop.run(self._server.stop(grace))
-            self._servicer.close()
-            self._summary.stop()
-            self.event_log.close()
-            self._loop.close()
-            done.set()
+            try:
+                if self._config.drain_s > 0:
+                    threading.Event().wait(self._config.drain_s)
+                self._loop.run(self._server.stop(grace))
+                self._servicer.close()
+                self._summary.stop()
+            except Exception:  # still close the log and the loop, and report done
+                log.exception("error while stopping the server")
+            finally:
+                try:
+                    self.event_log.close()
+                finally:
+                    self._loop.close()
+                    done.set()
 
         threading.Thread(target=shut, name="offer-server-stop", daemon=True).start()
         return done
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
-        """Block until the server stops (or ``timeout`` passes)."""
+        """Block until the server stops or ``timeout`` passes; True on timeout (as grpc)."""
         stopping = self._stopping
         if stopping is None:
             return bool(self._loop.run(self._server.wait_for_termination(timeout)))
-        return stopping.wait(timeout)
+        return not stopping.wait(timeout)
 
 
 class _LoopThread:
@@ -180,9 +186,14 @@ def create_server(engines: EngineHolder, config: ServiceConfig) -> tuple[OfferSe
 
 
 def serve(
-    engines: EngineHolder, config: ServiceConfig, *, check: EngineCheck | None = None
+    engines: EngineHolder,
+    config: ServiceConfig,
+    *,
+    check: EngineCheck | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run the server until SIGTERM/SIGINT, reloading engines with ``check`` if given."""
+    """Run the server until SIGTERM/SIGINT, reloading engines with ``check`` if given;
+    ``on_ready`` is called once the server answers."""
     server, port = create_server(engines, config)
     poller = EnginePoller(engines, check, config.reload_poll_s) if check is not None else None
     stop = threading.Event()
@@ -196,6 +207,8 @@ def serve(
         server.start()
         if poller is not None:
             poller.start()
+        if on_ready is not None:
+            on_ready()
         log.info(
             json.dumps(
                 {

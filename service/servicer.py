@@ -81,12 +81,11 @@ def _status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
 
 
 def _ensure_active(context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    """Stop work the client can no longer receive."""
+    """Stop work whose deadline has passed (a client's cancel arrives as `CancelledError` at
+    the handler's next ``await``)."""
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
         raise _Stopped(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
-    if context.cancelled():
-        raise _Stopped(grpc.StatusCode.CANCELLED, "cancelled by the client")
 
 
 class _Call:
@@ -174,15 +173,21 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
         self._metrics = metrics
         self._new_id = new_offer_id
         self._clock = clock
-        # campaign plans and rows, and fsync waits: off the event loop
+        # off the event loop: campaign plans and rows; fsync waits (never queued behind plans)
         self._pool = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc")
+        self._disk = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fsync")
 
     def close(self) -> None:
-        """Stop the worker threads (after the server has stopped)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the worker threads (after the server has stopped); a campaign plan still
+        running for a client that has gone is not waited for."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._disk.shutdown(wait=True)
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _on_disk(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
 
     async def GetOffers(
         self, request: pb.GetOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -215,7 +220,7 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
             if self._cfg.issued_sync_s > 0:  # written now, on disk within issued_sync_s
                 self._log.append_issued(issued)
             else:  # waits for the fsync: not on the loop
-                await self._off_loop(self._log.append_issued, issued)
+                await self._on_disk(self._log.append_issued, issued)
             return answer_to_proto(answer, ids, call.versions)
 
     async def StreamCampaignOffers(
@@ -253,7 +258,7 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
                     )
                     for r in chunk
                 ]
-                await self._off_loop(self._log.append_issued, issued)
+                await self._on_disk(self._log.append_issued, issued)
                 for row, offer in zip(chunk, issued, strict=True):
                     yield campaign_row_to_proto(row, offer.offer_id)
                 sent += len(chunk)
@@ -265,7 +270,7 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
         """Append the events to the offer-event log; acknowledge once they are on disk."""
         async with _Call("RecordOutcome", context, self._metrics, events=len(request.events)):
             events = outcomes_from_proto(request, self._cfg)
-            await self._off_loop(self._log.append_outcomes, events)
+            await self._on_disk(self._log.append_outcomes, events)
             return pb.OutcomeAck(accepted=len(events))
 
     async def Ping(

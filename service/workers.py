@@ -11,18 +11,22 @@ multi-core machine. `serve_processes` is called with the engine already loaded a
 
 The parent supervises and is the only process that talks to the model registry:
 
-- every ``config.reload_poll_s`` it runs ``check``; on a new engine it replaces the workers
-  one at a time (each drains and stops gracefully, then a fresh one is forked from the new
-  engine), so the other workers keep answering and the new model's arrays are shared again;
+- every ``config.reload_poll_s`` it runs ``check`` (on a thread, so a slow registry never
+  stops it supervising); on a new engine it replaces the workers one at a time: a worker
+  drains and stops gracefully, a fresh one is forked from the new engine, and the next worker
+  is only replaced once that one answers, so the others keep answering and the new model's
+  arrays are shared again. A new worker that does not come up (dies, or is not serving within
+  ``READY_TIMEOUT_S``) stops the roll-out: the old model is swapped back and re-forked;
 - a worker that dies unexpectedly is replaced (at most ``MAX_RESTARTS`` in
   ``RESTART_WINDOW_S``; beyond that everything stops with `WorkerCrashLoopError` rather than
   crash-looping);
 - SIGTERM/SIGINT stop every worker gracefully; workers stop by themselves if the parent dies;
-- a lock next to the offer-event log keeps a second server group off the same port and logs.
+- a second server group is refused: the port must be free when the group starts (checked
+  by a plain bind), and a lock next to the offer-event logs keeps two groups off one log.
 
-Forking is only safe from a process that has not started threads of its own: neither gRPC
-(no server or channel in the parent) nor polars' thread pool (loading an engine does not use
-it) may run in the parent before a fork.
+Forking copies only the forking thread, so nothing the workers use may be held by another
+thread of the parent: no gRPC object is ever made in the parent, loading an engine does not
+use polars' thread pool, and no fork happens while a model check runs.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ import fcntl
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -41,8 +47,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from service.config import ServiceConfig
+from service.engine import OfferEngine
 from service.hotswap import EngineCheck, EngineHolder
 from service.server import serve
 
@@ -50,6 +58,7 @@ log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
+READY_TIMEOUT_S = 120.0  # a new worker must answer within this long
 _REAP_EVERY_S = 0.2
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _PR_SET_PDEATHSIG = 1
@@ -57,6 +66,10 @@ _PR_SET_PDEATHSIG = 1
 
 class WorkerCrashLoopError(ValueError):
     """Workers kept dying: more than `MAX_RESTARTS` in `RESTART_WINDOW_S`."""
+
+
+class WorkerStartError(ValueError):
+    """A new worker died or did not answer within `READY_TIMEOUT_S`."""
 
 
 class ServerInUseError(ValueError):
@@ -84,17 +97,28 @@ def serve_processes(
         log.info(json.dumps({"event": "signal", "signal": signal.Signals(signum).name}))
         stop.set()
 
+    _check_port_free(config.host, config.port)
     with _exclusive(config.outcome_log_path):
         previous = {s: signal.signal(s, on_signal) for s in _STOP_SIGNALS}
         workers: dict[int, int] = {}  # pid -> worker index
         try:
             for index in range(config.processes):
-                workers[_fork_worker(index, engines, config)] = index
+                workers[_start_worker(index, engines, config)] = index
             _supervise(workers, engines, config, check, stop)
         finally:
             _stop_workers(workers, config)
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another server listens on (a bind without SO_REUSEPORT fails then)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise ServerInUseError(f"{host}:{port}: cannot listen ({err.strerror})") from None
 
 
 @contextlib.contextmanager
@@ -119,23 +143,69 @@ def _exclusive(log_path: Path) -> Iterator[None]:
         yield
 
 
-def _fork_worker(index: int, engines: EngineHolder, config: ServiceConfig) -> int:
-    # stop signals stay blocked across the fork, so none reaches the child before it has
-    # installed its own handlers (serve's) nor is lost by the parent
+def _start_worker(index: int, engines: EngineHolder, config: ServiceConfig) -> int:
+    """Fork worker ``index`` and return its pid once it answers; `WorkerStartError` if it
+    dies or is not serving within `READY_TIMEOUT_S`."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    pid = os.fork()
-    if pid:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        log.info(json.dumps({"event": "worker_started", "worker": index, "pid": pid}))
-        return pid
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    finally:
+        if os.getpid() == parent:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if pid == 0:
+        os.close(read_end)
+        _run_worker(index, engines, config, parent, write_end)
+    os.close(write_end)
+    try:
+        ready = _wait_ready(read_end, pid)
+    finally:
+        os.close(read_end)
+    if not ready:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        raise WorkerStartError(f"worker {index} (pid {pid}) did not start serving")
+    log.info(json.dumps({"event": "worker_started", "worker": index, "pid": pid}))
+    return pid
+
+
+def _wait_ready(read_end: int, pid: int) -> bool:
+    """Whether the worker wrote its ready byte (False: it exited or timed out first)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([read_end], [], [], 0.1)
+        if readable:
+            return os.read(read_end, 1) == b"1"  # b"": the worker exited before it was ready
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    return False
+
+
+def _run_worker(
+    index: int, engines: EngineHolder, config: ServiceConfig, parent: int, ready_fd: int
+) -> NoReturn:
+    """The child: serve until signalled; never return into the parent's code."""
     code = 0
-    try:  # the child: serve until signalled, never return into the parent's code
+    try:
         for s in _STOP_SIGNALS:
             signal.signal(s, signal.SIG_DFL)
-        _stop_with_parent()
+        _stop_with_parent(parent)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+        def ready() -> None:
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+
         path = worker_log_path(config.outcome_log_path, index, config.processes)
-        serve(engines, replace(config, outcome_log_path=path), check=None)
+        serve(engines, replace(config, outcome_log_path=path), check=None, on_ready=ready)
     except BaseException:  # reported, then the worker exits non-zero
         log.exception("worker %d failed", index)
         code = 1
@@ -144,12 +214,12 @@ def _fork_worker(index: int, engines: EngineHolder, config: ServiceConfig) -> in
         os._exit(code)
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(parent: int) -> None:
     """Ask Linux for a SIGTERM when the parent dies (no orphaned workers holding the port)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() == 1:  # the parent died before the request took effect
+    if os.getppid() != parent:  # the parent died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -162,8 +232,11 @@ def _supervise(
 ) -> None:
     """Replace dead workers, and every worker on a new model, until ``stop`` is set."""
     deaths: deque[float] = deque()
+    checker = _Checker(check) if check is not None else None
     next_check = time.monotonic() + config.reload_poll_s
     while not stop.wait(_REAP_EVERY_S):
+        if checker is not None and checker.running:
+            continue  # no fork while a check (its threads) runs; dead workers wait a moment
         for pid, status in _reap(workers):
             index = workers.pop(pid)
             log.error(json.dumps({"event": "worker_died", "worker": index, "status": status}))
@@ -175,35 +248,79 @@ def _supervise(
                 raise WorkerCrashLoopError(
                     f"{len(deaths)} worker deaths in {RESTART_WINDOW_S:.0f} s: stopping"
                 )
-            workers[_fork_worker(index, engines, config)] = index
-        if check is not None and time.monotonic() >= next_check:
+            workers[_start_worker(index, engines, config)] = index
+        if checker is None:
+            continue
+        engine = checker.result()
+        if engine is not None:
+            _roll_out(workers, engines, engine, config, stop)
+        if time.monotonic() >= next_check:
             next_check = time.monotonic() + config.reload_poll_s
-            _reload(workers, engines, config, check, stop)
+            checker.start()
 
 
-def _reload(
+class _Checker:
+    """Runs the model check on a thread; its result is picked up by the supervisor loop."""
+
+    def __init__(self, check: EngineCheck) -> None:
+        self._check = check
+        self._thread: threading.Thread | None = None
+        self._engine: OfferEngine | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._thread = threading.Thread(target=self._run, name="model-check", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._engine = self._check()
+        except Exception:  # the registry is down or the bundle is bad: keep the loaded model
+            log.exception("model reload check failed; still serving the loaded model")
+
+    def result(self) -> OfferEngine | None:
+        """The engine a finished check found (once), else None."""
+        engine, self._engine = self._engine, None
+        return engine
+
+
+def _roll_out(
     workers: dict[int, int],
     engines: EngineHolder,
+    engine: OfferEngine,
     config: ServiceConfig,
-    check: EngineCheck,
     stop: threading.Event,
 ) -> None:
-    """Load a new engine if ``check`` has one, then roll it out one worker at a time."""
-    try:
-        engine = check()
-    except Exception:  # the registry is down or the bundle is bad: keep serving the old one
-        log.exception("model reload check failed; still serving the loaded model")
-        return
-    if engine is None:
-        return
-    engines.swap(engine)
+    """Replace the workers one at a time with ``engine``; back to the old one on a failure."""
+    previous = engines.swap(engine)
     log.info(json.dumps({"event": "rolling_restart", "versions": engine.versions()}))
+    moved: list[int] = []  # worker indices now on the new model
     for pid, index in list(workers.items()):
         if stop.is_set():
             return
         del workers[pid]
         _stop_worker(pid, index, config)
-        workers[_fork_worker(index, engines, config)] = index
+        try:
+            workers[_start_worker(index, engines, config)] = index
+            moved.append(index)
+        except WorkerStartError:
+            log.exception("the new model's worker did not start; rolling back")
+            if previous is None:
+                raise
+            engines.swap(previous)
+            workers[_start_worker(index, engines, config)] = index
+            for other_pid, other in list(workers.items()):
+                if other in moved:
+                    del workers[other_pid]
+                    _stop_worker(other_pid, other, config)
+                    workers[_start_worker(other, engines, config)] = other
+            log.error(json.dumps({"event": "rollout_failed", "kept": previous.versions()}))
+            return
 
 
 def _reap(workers: dict[int, int]) -> list[tuple[int, str]]:

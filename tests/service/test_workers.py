@@ -39,13 +39,25 @@ class PidEngine(FakeEngine):
     def versions(self):
         return {"recs": self.version, "pid": str(os.getpid())}
 
-flag = Path(sys.argv[2] + ".promote")
+import service.workers as workers
+from service.server import serve
 
-def check():  # "B" is promoted once the test creates the flag file
-    if flag.exists():
-        flag.unlink()
-        return PidEngine("B")
+flag = Path(sys.argv[2] + ".promote")
+bad = Path(sys.argv[2] + ".promote-bad")
+
+def check():  # "B" is promoted when the test creates the flag file; "C" cannot start
+    for path, version in ((flag, "B"), (bad, "C")):
+        if path.exists():
+            path.unlink()
+            return PidEngine(version)
     return None
+
+def serve_unless_c(engines, config, **kwargs):  # a model whose workers die at start
+    if engines.current().version == "C":
+        raise RuntimeError("model C is broken")
+    serve(engines, config, **kwargs)
+
+workers.serve = serve_unless_c
 
 serve_processes(
     EngineHolder(PidEngine("A")),
@@ -199,12 +211,30 @@ def test_a_new_model_is_rolled_out_to_every_worker(workers: Group) -> None:
     _until(lambda: {v for v, _ in _versions(port)} == {"B"}, "every worker on B")
 
 
-def test_a_second_group_on_the_same_logs_is_refused(workers: Group) -> None:
+def test_a_model_whose_workers_cannot_start_is_rolled_back(workers: Group) -> None:
+    proc, port, log = workers
+    log.with_name(log.name + ".promote-bad").touch()
+    _until(lambda: not log.with_name(log.name + ".promote-bad").exists(), "the check ran")
+    time.sleep(1.0)  # the failed start and the roll-back
+    assert {v for v, _ in _versions(port)} == {"A"} and proc.poll() is None
+    log.with_name(log.name + ".promote").touch()  # a good model still rolls out afterwards
+    _until(lambda: {v for v, _ in _versions(port)} == {"B"}, "every worker on B")
+
+
+@pytest.mark.parametrize("same", ["logs", "port"])
+def test_a_second_group_on_the_same_logs_or_port_is_refused(
+    workers: Group, tmp_path: Path, same: str
+) -> None:
     _, port, log = workers
-    second = _start(FAKE_SCRIPT, str(_free_port()), str(log))
+    if same == "logs":
+        second = _start(FAKE_SCRIPT, str(_free_port()), str(log))
+        message = b"in use by pid"
+    else:
+        second = _start(FAKE_SCRIPT, str(port), str(tmp_path / "other" / "events.jsonl"))
+        message = b"cannot listen"
     try:
         assert second.wait(30) != 0
-        assert second.stderr is not None and b"in use by pid" in second.stderr.read()
+        assert second.stderr is not None and message in second.stderr.read()
     finally:
         _kill_group(second)
     assert _ask(port).customer_id == "c1"  # the first group is untouched
