@@ -135,13 +135,7 @@ def log_training_run(
     run = client.create_run(experiment_id, tags=run_tags, run_name=run_name)
     run_id = run.info.run_id
     try:
-        now = int(time.time() * 1000)
-        flat = [Param(k, v) for k, v in _flatten_params(params)]
-        for chunk in _chunks(flat, _BATCH_PARAMS):
-            client.log_batch(run_id, params=chunk)
-        ms = [Metric(k, v, now, 0) for k, v in metric_values.items()]
-        for metric_chunk in _chunks(ms, _BATCH_METRICS):
-            client.log_batch(run_id, metrics=metric_chunk)
+        _log_values(client, run_id, params, metric_values)
         client.log_dict(run_id, dict(fingerprint), "fingerprint.json")
         client.log_dict(run_id, dict(split or {}), "split.json")
         client.log_artifacts(run_id, str(bundle_dir), BUNDLE_ARTIFACT)
@@ -185,13 +179,7 @@ def log_report_run(
     )
     run_id = str(run.info.run_id)
     try:
-        now = int(time.time() * 1000)
-        flat = [Param(k, v) for k, v in _flatten_params(params)]
-        for chunk in _chunks(flat, _BATCH_PARAMS):
-            client.log_batch(run_id, params=chunk)
-        ms = [Metric(k, v, now, 0) for k, v in metric_values.items()]
-        for metric_chunk in _chunks(ms, _BATCH_METRICS):
-            client.log_batch(run_id, metrics=metric_chunk)
+        _log_values(client, run_id, params, metric_values)
         for file in report_files:
             client.log_artifact(run_id, str(file), REPORT_ARTIFACT)
     except BaseException:
@@ -461,6 +449,19 @@ def _flatten_params(params: Mapping[str, Any], prefix: str = "") -> Iterable[tup
             yield key, value
         else:
             yield key, json.dumps(value, default=str)
+
+
+def _log_values(
+    client: MlflowClient, run_id: str, params: Mapping[str, Any], metric_values: Mapping[str, float]
+) -> None:
+    """Log flattened params and metrics in batches (MLflow caps a batch)."""
+    now = int(time.time() * 1000)
+    flat = [Param(k, v) for k, v in _flatten_params(params)]
+    for chunk in _chunks(flat, _BATCH_PARAMS):
+        client.log_batch(run_id, params=chunk)
+    ms = [Metric(k, v, now, 0) for k, v in metric_values.items()]
+    for metric_chunk in _chunks(ms, _BATCH_METRICS):
+        client.log_batch(run_id, metrics=metric_chunk)
 
 
 def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:

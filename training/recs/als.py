@@ -211,6 +211,13 @@ def add_cf_state(cf: ALS | None, params: dict[str, Any], arrays: dict[str, np.nd
     arrays.update({f"{CF_PREFIX}{k}": v for k, v in a.items()})
 
 
+def config_with_cf(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved model configuration with its ``cf`` part back as an `ALSConfig` (or None)."""
+    out = dict(config)
+    out["cf"] = None if out.get("cf") is None else ALSConfig(**out["cf"])
+    return out
+
+
 def cf_from_state(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> ALS | None:
     """The CF model stored by `add_cf_state`, or None when there is none."""
     if "cf" not in params:

@@ -29,6 +29,23 @@ class RecsError(Exception):
     """Recommendation input or model state is not usable (the message names the field)."""
 
 
+def check_state_kind(params: dict[str, Any], kind: str) -> None:
+    """Refuse a saved state of another kind of model."""
+    if params.get("kind") != kind:
+        raise RecsError(f"state kind {params.get('kind')!r} is not {kind!r}")
+
+
+def latest_items(recent: sp.csr_matrix, customer: int, k: int) -> np.ndarray:
+    """The ``k`` items of ``customer``'s row in ``recent`` (higher = more recent) that are most
+    recent, latest first, ties to the lower index; empty for -1 or an unknown customer."""
+    if not 0 <= customer < recent.shape[0]:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = recent.indptr[customer], recent.indptr[customer + 1]
+    items, days = recent.indices[lo:hi], recent.data[lo:hi]
+    latest: np.ndarray = items[np.lexsort((items, -days))[:k]].astype(np.int64)
+    return latest
+
+
 def epoch_days(ts: datetime) -> float:
     """Days since 1970-01-01 (naive) as a float; the time unit of every `*_day` array."""
     return (ts - _EPOCH).total_seconds() / 86_400.0

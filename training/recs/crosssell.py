@@ -23,14 +23,23 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state, fit_cf
+from training.recs.als import (
+    ALS,
+    TUNED_ALS,
+    ALSConfig,
+    add_cf_state,
+    cf_from_state,
+    config_with_cf,
+    fit_cf,
+)
 from training.recs.base import (
     Interactions,
     RecsError,
+    check_state_kind,
     csr_from_arrays,
     csr_to_arrays,
     exclusion_mask,
-    take_rows,
+    latest_items,
     top_k,
 )
 from training.recs.scoring import item_popularity
@@ -217,24 +226,20 @@ class CrossSell:
 
     def _anchor_rows(self, customer_idx: np.ndarray) -> sp.csr_matrix:
         """Customers x items: 1 on each customer's ``anchor_items`` most recent items."""
-        rows = take_rows(self.recent, customer_idx)
+        n = len(customer_idx)
         out_r, out_c = [], []
-        for r in range(rows.shape[0]):
-            lo, hi = rows.indptr[r], rows.indptr[r + 1]
-            if hi == lo:
-                continue
-            d, c = rows.data[lo:hi], rows.indices[lo:hi]
-            sel = np.lexsort((c, -d))[: self.config.anchor_items]
-            out_r.append(np.full(sel.size, r))
-            out_c.append(c[sel])
-        if not out_r:
-            return sp.csr_matrix((rows.shape[0], self.n_items), dtype=np.float32)
+        for r, customer in enumerate(np.asarray(customer_idx).tolist()):
+            items = latest_items(self.recent, customer, self.config.anchor_items)
+            out_r.append(np.full(items.size, r))
+            out_c.append(items)
+        if not any(c.size for c in out_c):
+            return sp.csr_matrix((n, self.n_items), dtype=np.float32)
         return sp.csr_matrix(
             (
                 np.ones(sum(x.size for x in out_r), dtype=np.float32),
                 (np.concatenate(out_r), np.concatenate(out_c)),
             ),
-            shape=(rows.shape[0], self.n_items),
+            shape=(n, self.n_items),
         )
 
     def _score(self, anchors: sp.csr_matrix, customer_idx: np.ndarray) -> np.ndarray:
@@ -458,19 +463,10 @@ class CrossSell:
             return np.full(max(k, 0), -1, dtype=np.int32)
         banned = None if exclude is None else np.asarray(exclude, dtype=bool)
         if cart.size == 0:  # the customer's recent purchases anchor, as in `recommend`
-            cart = self._recent_items(int(customer_idx))
+            cart = latest_items(self.recent, int(customer_idx), self.config.anchor_items)
             if cart.size == 0:
                 return self._popular_top(k, banned)
         return self._top_for_anchors(np.unique(cart), int(customer_idx), k, banned)
-
-    def _recent_items(self, customer: int) -> np.ndarray:
-        """One customer's anchors (`_anchor_rows`): the ``anchor_items`` most recent items."""
-        if not 0 <= customer < self.recent.shape[0]:
-            return np.zeros(0, dtype=np.int64)
-        lo, hi = self.recent.indptr[customer], self.recent.indptr[customer + 1]
-        days, items = self.recent.data[lo:hi], self.recent.indices[lo:hi]
-        latest: np.ndarray = items[np.lexsort((items, -days))[: self.config.anchor_items]]
-        return latest.astype(np.int64)
 
     def _popular_top(self, k: int, banned: np.ndarray | None) -> np.ndarray:
         """The ``k`` most popular items not banned (ties to the lower index), -1 padded."""
@@ -518,10 +514,8 @@ class CrossSell:
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Self:
         """Rebuild the fitted model from `state` output."""
-        if params.get("kind") != cls.kind:
-            raise RecsError(f"state kind {params.get('kind')!r} is not {cls.kind!r}")
-        cfg = dict(params["config"])
-        cfg["cf"] = None if cfg.get("cf") is None else ALSConfig(**cfg["cf"])
+        check_state_kind(params, cls.kind)
+        cfg = config_with_cf(params["config"])
         model = cls(CrossSellConfig(**cfg), name=params.get("name"))
         model.assoc = csr_from_arrays("assoc", arrays)
         model.recent = csr_from_arrays("recent", arrays)

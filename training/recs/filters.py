@@ -25,6 +25,7 @@ from training.recs.base import (
     Interactions,
     Recommender,
     RecsError,
+    check_state_kind,
     csr_from_arrays,
     csr_to_arrays,
     gather,
@@ -231,8 +232,7 @@ class FilteredRecommender:
         """Rebuild the wrapper and its inner model (any kind `zoo` knows)."""
         from training.recs.zoo import model_from_state
 
-        if params.get("kind") != cls.kind:
-            raise RecsError(f"state kind {params.get('kind')!r} is not {cls.kind!r}")
+        check_state_kind(params, cls.kind)
         inner_arrays = {k[7:]: v for k, v in arrays.items() if k.startswith("inner__")}
         inner = model_from_state(params["inner"], inner_arrays)
         model = cls(inner, FilterConfig(**params["config"]), name=params.get("name"))

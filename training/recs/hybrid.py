@@ -35,6 +35,7 @@ from training.recs.als import ALS, TUNED_ALS, ALSConfig
 from training.recs.base import (
     Interactions,
     RecsError,
+    check_state_kind,
     csr_from_arrays,
     csr_to_arrays,
     take_rows,
@@ -716,8 +717,7 @@ class Hybrid:
         """Rebuild the fitted hybrid from `state` output."""
         import lightgbm as lgb
 
-        if params.get("kind") != cls.kind:
-            raise RecsError(f"state kind {params.get('kind')!r} is not {cls.kind!r}")
+        check_state_kind(params, cls.kind)
         texts = params.get("boosters")
         if not isinstance(texts, dict) or set(texts) != set(PROTOCOLS):
             raise RecsError(f"hybrid state: 'boosters' must hold one booster per {PROTOCOLS}")

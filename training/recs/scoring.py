@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from training.recs.base import Interactions, RecsError, exclusion_mask, top_k
+from training.recs.base import Interactions, RecsError, check_state_kind, exclusion_mask, top_k
 
 BATCH = 512
 
@@ -169,8 +169,7 @@ class ScoringRecommender:
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Self:
         """Rebuild the fitted model saved by `state`."""
-        if params.get("kind") != cls.kind:
-            raise RecsError(f"state kind {params.get('kind')!r} is not {cls.kind!r}")
+        check_state_kind(params, cls.kind)
         model = cls._from_params(params)
         try:
             model.popularity = np.asarray(arrays["popularity"], dtype=np.float32)

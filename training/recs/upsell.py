@@ -21,14 +21,23 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from training.recs.als import ALS, TUNED_ALS, ALSConfig, add_cf_state, cf_from_state, fit_cf
+from training.recs.als import (
+    ALS,
+    TUNED_ALS,
+    ALSConfig,
+    add_cf_state,
+    cf_from_state,
+    config_with_cf,
+    fit_cf,
+)
 from training.recs.base import (
     Interactions,
     RecsError,
+    check_state_kind,
     csr_from_arrays,
     csr_to_arrays,
     exclusion_mask,
-    take_rows,
+    latest_items,
 )
 from training.recs.scoring import item_popularity
 
@@ -230,12 +239,8 @@ class UpSell:
 
     def recent_anchors(self, customer: int) -> list[int]:
         """The items `recommend` tries for a customer: most recent purchases first."""
-        if not 0 <= customer < self.recent.shape[0]:
-            return []
-        lo, hi = self.recent.indptr[customer], self.recent.indptr[customer + 1]
-        items, days = self.recent.indices[lo:hi], self.recent.data[lo:hi]
-        latest: list[int] = items[np.lexsort((items, -days))][: self.config.anchors_tried].tolist()
-        return latest
+        anchors: list[int] = latest_items(self.recent, customer, self.config.anchors_tried).tolist()
+        return anchors
 
     def recommend(
         self, customer_idx: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None
@@ -244,12 +249,9 @@ class UpSell:
         self._check()
         idx = np.asarray(customer_idx, dtype=np.int64).ravel()
         banned = exclusion_mask(exclude, idx.size, self.n_items)
-        rows = take_rows(self.recent, idx)
         out = np.full((idx.size, k), -1, dtype=np.int32)
         for r in range(idx.size):
-            lo, hi = rows.indptr[r], rows.indptr[r + 1]
-            order = np.lexsort((rows.indices[lo:hi], -rows.data[lo:hi]))
-            for anchor in rows.indices[lo:hi][order][: self.config.anchors_tried]:
+            for anchor in self.recent_anchors(int(idx[r])):
                 recs = self._top(int(anchor), int(idx[r]), k, None if banned is None else banned[r])
                 if (recs >= 0).any():
                     out[r] = recs
@@ -279,10 +281,8 @@ class UpSell:
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Self:
         """Rebuild the fitted model from `state` output."""
-        if params.get("kind") != cls.kind:
-            raise RecsError(f"state kind {params.get('kind')!r} is not {cls.kind!r}")
-        cfg = dict(params["config"])
-        cfg["cf"] = None if cfg.get("cf") is None else ALSConfig(**cfg["cf"])
+        check_state_kind(params, cls.kind)
+        cfg = config_with_cf(params["config"])
         model = cls(UpSellConfig(**cfg), name=params.get("name"))
         for n in (
             "item_category",
