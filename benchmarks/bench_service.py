@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -627,16 +628,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_server(engine: OfferEngine | None, config: ServiceConfig) -> int:
+def _start_server(engine: OfferEngine | None, config: ServiceConfig, request_log: Path) -> int:
     """Fork a server (`serve_processes`) for ``engine``; its pid once its port accepts.
 
-    This process never creates a gRPC object itself, so forking it stays safe; the clients are
-    spawned (fresh interpreters).
+    The server logs as `offers serve` does (a JSON line per request, INFO), to ``request_log``
+    instead of stderr, so its cost is measured. This process never creates a gRPC object
+    itself, so forking it stays safe; the clients are spawned (fresh interpreters).
     """
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
+            handler = logging.FileHandler(request_log)
+            handler.setFormatter(logging.Formatter("[offers] %(message)s"))
+            logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
             serve_processes(EngineHolder(engine), config)
         except BaseException:  # reported by the exit code
             code = 1
@@ -684,7 +689,8 @@ def main() -> None:
                 outcome_log_path=log,
             )
             tag = f"{engine}/{processes}p"
-            server = _start_server(engines[engine], config)
+            requests_log = Path(tmp) / f"requests-{engine}-{processes}.log"
+            server = _start_server(engines[engine], config, requests_log)
             print(f"engine {tag} server {memory(server)}", flush=True)
             try:
                 for workload in workloads:
@@ -698,6 +704,10 @@ def main() -> None:
                 _stop_server(server)
             size = sum(f.stat().st_size for f in Path(tmp).glob(f"{log.stem}*"))
             print(f"event log {tag}: {size / 2**20:.0f} MiB")
+            with requests_log.open() as f:
+                lines = sum(1 for _ in f)
+            mib = requests_log.stat().st_size / 2**20
+            print(f"request log {tag}: {lines} lines, {mib:.0f} MiB")
 
 
 if __name__ == "__main__":

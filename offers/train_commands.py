@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from offers.env import tracking_config
+
+
+def _channels(text: str) -> tuple[str, ...]:
+    """``email,push`` -> ("email", "push"); an unknown channel is an argument error."""
+    from training.bonus.config import CONSENT_COLUMNS
+
+    names = tuple(c.strip() for c in text.split(",") if c.strip())
+    bad = [c for c in names if c not in CONSENT_COLUMNS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown channel {bad or text!r}; choose from {', '.join(CONSENT_COLUMNS)}"
+        )
+    return names
 
 
 def _print_table(results: dict[str, object], k: int = 10) -> None:
@@ -64,6 +78,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     tracking = tracking_config()
     config = TrainConfig()
+    if args.assume_consent:
+        config = replace(config, bonus=replace(config.bonus, assume_consent=args.assume_consent))
     outcome = train(ds, config, tracking, Path(args.out))
     _print_table(outcome.results)
     print(f"registered {tracking.model_name} version {outcome.version} (run {outcome.run.run_id})")
@@ -144,6 +160,15 @@ def add_train_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--data", required=True, type=Path, help="dataset folder")
     p.add_argument("--out", required=True, type=Path, help="run folder (bundle and report)")
     p.add_argument("--promote", action="store_true", help="then promote it if not worse")
+    p.add_argument(
+        "--assume-consent",
+        type=_channels,
+        default=(),
+        metavar="CHANNEL[,CHANNEL]",
+        help="channels (email, push, sms) on which every customer counts as consented when "
+        "the customers table has no consent column for them (the shop exports only "
+        "contactable customers)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("promote", help="move the champion alias to a model version")

@@ -130,6 +130,9 @@ class BundleEngine:
             book.warm()
         self.config = config or EngineConfig()
         self._item_ids: list[str] = [str(i) for i in items.ids]  # plain list: fast to index
+        # the book's option columns as plain lists: read per request without numpy scalars
+        self._option_type: list[str] = [] if book is None else [str(t) for t in book.offer_types]
+        self._option_bonus: list[float] = [] if book is None else book.bonus.astype(float).tolist()
 
     @classmethod
     def from_bundle(
@@ -174,7 +177,7 @@ class BundleEngine:
 
     def get_offers(self, req: OfferRequest) -> OfferAnswer:
         """Recommendations, cross-sell, up-sell and bonus offers for one customer."""
-        customer = int(self.customers.index([req.customer_id])[0])
+        customer = self.customers.position(req.customer_id)
         cart, unknown = self._item_indices(req.cart_item_ids)
         viewed: int | None = None
         if req.viewed_item_id:
@@ -268,9 +271,16 @@ class BundleEngine:
         )
 
     def _item_indices(self, ids: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-        idx = self.items.index(list(ids)) if ids else np.zeros(0, dtype=np.int32)
-        unknown = [i for i, x in zip(ids, idx, strict=True) if x < 0]
-        return idx[idx >= 0].astype(np.int64), unknown
+        position = self.items.position
+        found: list[int] = []
+        unknown: list[str] = []
+        for item_id in ids:
+            i = position(item_id)
+            if i < 0:
+                unknown.append(item_id)
+            else:
+                found.append(i)
+        return np.array(found, dtype=np.int64), unknown
 
     def _recommended(self, customer: int, k: int, banned: np.ndarray) -> tuple[ScoredItem, ...]:
         row = self.recommended[customer] if customer >= 0 else self.popular
@@ -329,7 +339,7 @@ class BundleEngine:
         )
         offers = []
         for j in book.best_options(row, k=k, bonus_ceiling=ceiling):
-            offer_type = str(book.offer_types[j])
+            offer_type = self._option_type[j]
             item = ""
             if offer_type == OfferType.CROSS_SELL:
                 item = str(book.item[row, 0])
@@ -339,12 +349,12 @@ class BundleEngine:
             offers.append(
                 BonusOffer(
                     offer_type=offer_type,
-                    bonus=float(book.bonus[j]),
+                    bonus=self._option_bonus[j],
                     expires_at=expires,
                     expected_uplift=_predicted(book.uplift[row, j]),
                     expected_profit=_predicted(book.profit[row, j]),
                     threshold=threshold
-                    if offer_type == OfferType.SPEND_THRESHOLD and np.isfinite(threshold)
+                    if offer_type == OfferType.SPEND_THRESHOLD and math.isfinite(threshold)
                     else None,
                     item_id=item or None,
                 )

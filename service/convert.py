@@ -114,66 +114,70 @@ def offer_request_from_proto(msg: pb.GetOffersRequest, cfg: ServiceConfig) -> Of
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _timestamp(ts: datetime) -> Timestamp:
-    out = Timestamp()
-    out.FromDatetime(ts.astimezone(UTC))
-    return out
+    """A protobuf timestamp; a naive ``ts`` is UTC (as the engine writes times), never the
+    server's local time."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - _EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def answer_to_proto(
     answer: OfferAnswer, offer_ids: Iterable[str], versions: Mapping[str, str]
 ) -> pb.GetOffersResponse:
-    """The response message; ``offer_ids`` are the ids issued for ``answer.bonus_offers``."""
+    """The response message; ``offer_ids`` are the ids issued for ``answer.bonus_offers``.
+
+    Repeated fields are filled in place with ``add``: a message passed to a constructor or to
+    ``extend`` is copied, which doubled the cost of a response.
+    """
     ids = list(offer_ids)
     if len(ids) != len(answer.bonus_offers):
         raise ValueError(f"{len(ids)} offer ids for {len(answer.bonus_offers)} bonus offers")
-    stamps: dict[datetime, Timestamp] = {}  # offers of one answer share their expiry
-    return pb.GetOffersResponse(
+    seg = answer.segment
+    msg = pb.GetOffersResponse(
         customer_id=answer.customer_id,
-        cross_sell=[
-            pb.CrossSellItem(item_id=c.item_id, score=c.score, reason=c.reason)
-            for c in answer.cross_sell
-        ],
-        up_sell=[
-            pb.UpSellItem(item_id=u.item_id, anchor_item_id=u.anchor_item_id, score=u.score)
-            for u in answer.up_sell
-        ],
-        recommended=[
-            pb.RecommendedItem(item_id=r.item_id, score=r.score) for r in answer.recommended
-        ],
-        bonus_offers=[
-            _bonus_to_proto(b, i, stamps) for b, i in zip(answer.bonus_offers, ids, strict=True)
-        ],
-        segment=pb.Segment(
-            rfm_code=answer.segment.rfm_code,
-            rfm_group=answer.segment.rfm_group,
-            lifecycle_stage=answer.segment.lifecycle_stage,
-        ),
         control_group=answer.control_group,
         cold_start=answer.cold_start,
-        unknown_item_ids=list(answer.unknown_item_ids),
-        model_versions=dict(versions),
+        unknown_item_ids=answer.unknown_item_ids,
+        model_versions=versions,
     )
+    msg.segment.rfm_code = seg.rfm_code
+    msg.segment.rfm_group = seg.rfm_group
+    msg.segment.lifecycle_stage = seg.lifecycle_stage
+    add_cross = msg.cross_sell.add
+    for c in answer.cross_sell:
+        add_cross(item_id=c.item_id, score=c.score, reason=c.reason)
+    add_up = msg.up_sell.add
+    for u in answer.up_sell:
+        add_up(item_id=u.item_id, anchor_item_id=u.anchor_item_id, score=u.score)
+    add_rec = msg.recommended.add
+    for r in answer.recommended:
+        add_rec(item_id=r.item_id, score=r.score)
+    stamps: dict[datetime, Timestamp] = {}  # offers of one answer share their expiry
+    for b, offer_id in zip(answer.bonus_offers, ids, strict=True):
+        _fill_bonus(msg.bonus_offers.add(), b, offer_id, stamps)
+    return msg
 
 
-def _bonus_to_proto(
-    b: BonusOffer, offer_id: str, stamps: dict[datetime, Timestamp]
-) -> pb.BonusOffer:
+def _fill_bonus(
+    msg: pb.BonusOffer, b: BonusOffer, offer_id: str, stamps: dict[datetime, Timestamp]
+) -> None:
     expires = stamps.get(b.expires_at)
     if expires is None:
         expires = stamps[b.expires_at] = _timestamp(b.expires_at)
-    msg = pb.BonusOffer(
-        offer_id=offer_id,
-        offer_type=b.offer_type,
-        bonus=b.bonus,
-        expires_at=expires,
-    )
+    msg.offer_id = offer_id
+    msg.offer_type = b.offer_type
+    msg.bonus = b.bonus
+    msg.expires_at.CopyFrom(expires)
     _set_predicted(msg, b.expected_uplift, b.expected_profit)
     if b.threshold is not None:
         msg.threshold = b.threshold
     if b.item_id is not None:
         msg.item_id = b.item_id
-    return msg
 
 
 def campaign_spec_from_proto(

@@ -85,6 +85,16 @@ def test_synth_validate_features_end_to_end(
     assert "wrote" in capsys.readouterr().out
 
 
+def test_consent_can_be_assumed_only_on_a_known_channel(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", "d", "--out", "o", "--assume-consent", "email,fax"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--assume-consent" in err and "fax" in err
+
+
 @pytest.mark.slow
 def test_train_and_campaign_without_an_offer_history_plan_rule_based_offers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -95,7 +105,13 @@ def test_train_and_campaign_without_an_offer_history_plan_rule_based_offers(
     args = ["--customers", "300", "--items", "50", "--days", "150", "--seed", "3"]
     assert main(["synth", "--out", str(data), *args]) == 0
     (data / "offers.parquet").unlink()
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run")]) == 0
+    # like UCI Online Retail: no consent recorded; the shop says its e-mail list may be used
+    customers = pl.read_parquet(data / "customers.parquet")
+    customers.drop("consent_email", "consent_push", "consent_sms").write_parquet(
+        data / "customers.parquet"
+    )
+    train = ["train", "--data", str(data), "--out", str(tmp_path / "run")]
+    assert main([*train, "--assume-consent", "email"]) == 0
     plan_file = tmp_path / "plan.csv"
     campaign = ["campaign", "--budget", "5000", "--segment", "all", "--campaign-id", "rb"]
     cache = ["--model-version", "1", "--model-cache", str(tmp_path / "models")]
@@ -103,6 +119,7 @@ def test_train_and_campaign_without_an_offer_history_plan_rule_based_offers(
     out = capsys.readouterr().out
     assert "rule-based plan" in out and "worst-case bonus cost" in out
     plan = pl.read_csv(plan_file, schema_overrides={"customer_id": pl.String})
+    assert plan.filter(pl.col("offer_type") != "none", ~pl.col("control")).height > 0
     assert plan["expected_uplift"].null_count() == plan.height
     assert plan["expected_cost"].sum() <= 5000
     assert plan.filter(pl.col("offer_type") != "none")["rule"].null_count() == 0

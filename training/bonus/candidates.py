@@ -25,6 +25,7 @@ non-monetary privilege). A customer may receive an option when all of these hold
 - bonus <= ``max_bonus_per_customer`` and bonus <= ``max_bonus_share_of_check`` x the
   customer's expected check (bonus 0 always passes);
 - the customer consented to at least one of ``channels`` (the first consented one is used);
+  a channel in ``assume_consent`` without a consent column counts as consented by everyone;
 - the customer received fewer than ``max_contacts`` offers (control hold-outs excluded) in the
   ``contact_window_days`` before the cutoff.
 
@@ -212,11 +213,22 @@ def build_candidates(
     # consent and channel
     channel: list[str | None] = [None] * n
     present = [c for c in config.channels if CONSENT_COLUMNS[c] in frame.columns]
-    if len(present) < len(config.channels):
-        absent = [c for c in config.channels if c not in present]
+    assumed = [c for c in config.assume_consent if c not in present]
+    absent = [c for c in config.channels if c not in present and c not in assumed]
+    if absent:
         notes.append(f"no consent column for channels {absent}: they are not used")
-    for ch in reversed(present):  # first consented channel in preference order wins
-        ok = frame.get_column(CONSENT_COLUMNS[ch]).fill_null(False).to_numpy()
+    if assumed:
+        notes.append(
+            f"no consent column for channels {assumed}: consent assumed for every customer "
+            "(BonusConfig.assume_consent)"
+        )
+    for ch in reversed(config.channels):  # first consented channel in preference order wins
+        if ch in present:
+            ok = frame.get_column(CONSENT_COLUMNS[ch]).fill_null(False).to_numpy()
+        elif ch in assumed:
+            ok = np.ones(n, dtype=np.bool_)
+        else:
+            continue
         channel = [ch if o else c for c, o in zip(channel, ok, strict=True)]
     reachable = np.array([c is not None for c in channel], dtype=np.bool_)
     exclusions["customers_without_consent"] = int((~reachable).sum())

@@ -84,8 +84,12 @@ class BonusConfig:
     - ``max_bonus_share_of_check``: no option grants more than this share of the customer's
       expected check (`training.bonus.value`).
     - ``channels``: contact channels in order of preference; a customer is reachable only
-      through a channel with consent (a customer with no consent column at all is taken as
-      not reachable: consent is never assumed).
+      through a channel with consent. Consent is never assumed by default: without a consent
+      column for a channel nobody is reachable through it.
+    - ``assume_consent``: channels whose consent the shop keeps outside this dataset (it only
+      exports customers who may be contacted): when the customers table has *no* consent
+      column for such a channel, every customer counts as consented on it. A consent column
+      that is present always decides (empty = no consent).
     - ``max_contacts`` within ``contact_window_days`` before the decision: a customer who
       already received that many offers (control hold-outs do not count) is not contacted.
     """
@@ -98,6 +102,7 @@ class BonusConfig:
     max_bonus_share_of_check: float = 0.5
     offer_types: tuple[str, ...] = DEFAULT_OFFER_TYPES
     channels: tuple[str, ...] = ("email", "push", "sms")
+    assume_consent: tuple[str, ...] = ()
     max_contacts: int = 2
     contact_window_days: int = 30
     # candidate rules
@@ -164,6 +169,11 @@ class BonusConfig:
         if bad or not self.channels:
             raise BonusConfigError(
                 f"channels: {bad or 'empty'} unknown; choose from {sorted(known_channels)}"
+            )
+        unused = [c for c in self.assume_consent if c not in self.channels]
+        if unused:
+            raise BonusConfigError(
+                f"assume_consent: {unused} not among the channels {list(self.channels)}"
             )
         for name in (
             "max_contacts",

@@ -78,6 +78,10 @@ class IdMap:
         values = ids.to_list() if isinstance(ids, pl.Series) else ids
         return np.fromiter((get(str(x), -1) for x in values), dtype=np.int32, count=len(values))
 
+    def position(self, id_: str) -> int:
+        """The dense index of one id; -1 when this map does not know it."""
+        return self._lookup.get(id_, -1)
+
     def to_external(self, idx: np.ndarray) -> list[str | None]:
         """External ids of dense indices; None where the index is -1 (padding)."""
         return [None if i < 0 else str(self.ids[i]) for i in np.asarray(idx).ravel()]

@@ -466,7 +466,7 @@ class CrossSell:
             cart = latest_items(self.recent, int(customer_idx), self.config.anchor_items)
             if cart.size == 0:
                 return self._popular_top(k, banned)
-        return self._top_for_anchors(np.unique(cart), int(customer_idx), k, banned)
+        return self._top_for_anchors(_small_unique(cart), int(customer_idx), k, banned)
 
     def _popular_top(self, k: int, banned: np.ndarray | None) -> np.ndarray:
         """The ``k`` most popular items not banned (ties to the lower index), -1 padded."""

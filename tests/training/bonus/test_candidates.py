@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from features.columns import Col, OfferType
 from features.names import Feat
 from training.bonus.candidates import CandidateError, build_candidates, option_columns
-from training.bonus.config import BonusConfig
+from training.bonus.config import BonusConfig, BonusConfigError
 from training.bonus.value import Value
 
 AS_OF = datetime(2025, 6, 1)
@@ -92,6 +93,33 @@ def test_rules_consents_caps_and_limits() -> None:
     assert cands.exclusions["customers_over_contact_cap"] == 1
     assert cands.exclusions["options_over_bonus_limit"] == 1
     assert cands.exclusions["not_eligible_reactivation"] == 4
+
+
+def test_without_consent_columns_nobody_is_reachable_unless_consent_is_assumed() -> None:
+    no_columns = _features().drop(Col.CONSENT_EMAIL, Col.CONSENT_PUSH, Col.CONSENT_SMS)
+    cands = build_candidates(no_columns, _value(), config=CONFIG, as_of=AS_OF)
+    assert not cands.mask.any()
+    assert cands.channel == [None] * 5
+
+    config = replace(CONFIG, assume_consent=("push",))
+    cands = build_candidates(no_columns, _value(), config=config, as_of=AS_OF, offers=_offers())
+    assert cands.channel == ["push"] * 5
+    assert _mask_of(cands, "no_consent")["cashback@300"]  # no column: nobody is "no consent"
+    assert not any(_mask_of(cands, "capped").values())  # the contact cap still applies
+    assert any("consent assumed" in note and "push" in note for note in cands.notes)
+    assert any("['email', 'sms']" in note and "not used" in note for note in cands.notes)
+
+
+def test_a_consent_column_that_is_present_decides_even_when_consent_is_assumed() -> None:
+    config = replace(CONFIG, assume_consent=("email", "push"))
+    cands = build_candidates(_features(), _value(), config=config, as_of=AS_OF)
+    assert cands.channel == ["email", "push", None, "email", "email"]  # push None: no consent
+    assert not any("consent assumed" in note for note in cands.notes)
+
+
+def test_consent_can_only_be_assumed_on_a_configured_channel() -> None:
+    with pytest.raises(BonusConfigError, match=r"assume_consent: \['sms'\] not among"):
+        BonusConfig(channels=("email",), assume_consent=("sms",))
 
 
 def test_the_per_customer_cap_applies_to_every_customer() -> None:
