@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from offers.env import tracking_config
@@ -88,7 +89,8 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
     from features.dataset import write_table_atomic
     from service.outcome_log import offers_table
 
-    export = offers_table(args.logs)
+    days = args.reissue_window_days
+    export = offers_table(args.logs, reissue_window=timedelta(days=days) if days else None)
     table = export.table
     kept = replaced = 0
     if args.merge and args.out.exists():
@@ -122,7 +124,8 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
 
 def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `offers serve` and `offers ask`."""
-    from offers.cli import positive_int
+    from offers.cli import non_negative_int, positive_int
+    from service.engine import OFFER_VALIDITY_DAYS
 
     p = sub.add_parser("serve", help="run the gRPC OfferService on the champion model")
     p.add_argument("--config", type=Path, help="service config file (.toml or .json)")
@@ -160,5 +163,14 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--merge",
         action="store_true",
         help="keep the offers already in --out (a re-exported offer replaces its row)",
+    )
+    p.add_argument(
+        "--reissue-window-days",
+        type=non_negative_int,
+        default=OFFER_VALIDITY_DAYS,
+        metavar="N",
+        help="a real-time offer issued again to the same customer within N days of its first "
+        f"issue is one offer row (default {OFFER_VALIDITY_DAYS}, the offers' validity; "
+        "0 keeps every issue)",
     )
     p.set_defaults(func=cmd_export_outcomes)

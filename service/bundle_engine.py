@@ -21,6 +21,7 @@ import polars as pl
 
 from features.columns import Col, OfferType
 from service.engine import (
+    OFFER_VALIDITY_DAYS,
     BonusOffer,
     CampaignRow,
     CampaignSpec,
@@ -91,7 +92,7 @@ class EngineConfig:
 
     realtime_campaign_id: str = "realtime"  # control-group hash key for real-time offers
     realtime_control_share: float = 0.05  # held out of real-time bonus offers
-    offer_validity_days: int = 14
+    offer_validity_days: int = OFFER_VALIDITY_DAYS
 
 
 class BundleEngine:

@@ -16,6 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+# how long a real-time bonus offer stays valid after it is issued
+OFFER_VALIDITY_DAYS = 14
+
 
 class Channel(StrEnum):
     """Where an offer is shown; the value is what the ``channel`` contract column holds."""

@@ -9,7 +9,8 @@ batch is on disk whole or not at all. A crash mid-write leaves a last line witho
 anywhere else is corruption and an error.
 
 `offers_table` turns the log into rows of the contract's ``offers`` table for the next training
-run: issued offers joined with their outcome events by offer id.
+run: issued offers joined with their outcome events by offer id, a real-time offer issued again
+on every page view counted once (see `offers_table`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import polars as pl
 from features.columns import Col
 from features.contract import DTYPES, OFFERS
 from features.dataset import atomic_path
-from service.engine import OutcomeEvent, OutcomeKind
+from service.engine import OFFER_VALIDITY_DAYS, OutcomeEvent, OutcomeKind
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +350,7 @@ class OffersExport:
     orphan_events: int  # outcomes whose offer id the log never issued: not in the table
     customer_mismatch: int  # outcomes whose customer differs from the issued one: ignored
     duplicate_issues: int  # an offer id issued twice: the first issue is kept
+    reissues_folded: int  # real-time re-issues of a still valid offer, counted in its first row
     incomplete_tail_bytes: int
 
     def format(self) -> str:
@@ -363,13 +365,25 @@ def _naive_utc(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None)
 
 
-def offers_table(paths: Path | str | Sequence[Path | str]) -> OffersExport:
+def offers_table(
+    paths: Path | str | Sequence[Path | str],
+    *,
+    reissue_window: timedelta | None = timedelta(days=OFFER_VALIDITY_DAYS),
+) -> OffersExport:
     """The contract ``offers`` rows of every issued offer, converted if it was ever redeemed.
 
     ``paths``: one log, or the logs of every server process read together (an outcome may be
     recorded by another process than the one that issued the offer).
     ``converted_at`` is the first redemption, ``revenue`` the sum over redemptions (null when
     not converted). Shown and ignored events do not change a row; they are counted.
+
+    ``GetOffers`` issues its offers again, with new ids, on every page the customer opens. For
+    training, one decision must be one row: a real-time offer (no campaign, not a hold-out)
+    issued again to the same customer with the same type, bonus, item and threshold less than
+    ``reissue_window`` after the first issue of its run (default: the offers' validity) is
+    folded into that first row: it converts if any of the run's ids was redeemed. Without the
+    fold a customer who browsed 20 pages would count as 20 offers with at most one conversion.
+    ``reissue_window=None`` keeps every issue as its own row.
     """
     logs = [paths] if isinstance(paths, Path | str) else list(paths)
     if not logs:
@@ -421,8 +435,12 @@ def offers_table(paths: Path | str | Sequence[Path | str]) -> OffersExport:
         if row[Col.CONVERTED_AT] is None or ts < row[Col.CONVERTED_AT]:
             row[Col.CONVERTED_AT] = ts
         row[Col.REVENUE] = (row[Col.REVENUE] or 0.0) + float(rec["revenue"])
+    rows = list(offers.values())
+    folded = 0
+    if reissue_window is not None:
+        rows, folded = _fold_reissues(rows, reissue_window)
     schema = {c.name: DTYPES[c.kind] for c in OFFERS.columns}
-    table = pl.DataFrame(list(offers.values()), schema=schema)
+    table = pl.DataFrame(rows, schema=schema)
     issued = sum(1 for r in read.records if r["type"] == ISSUED)
     return OffersExport(
         table=table,
@@ -431,5 +449,43 @@ def offers_table(paths: Path | str | Sequence[Path | str]) -> OffersExport:
         orphan_events=orphans,
         customer_mismatch=mismatch,
         duplicate_issues=duplicates,
+        reissues_folded=folded,
         incomplete_tail_bytes=read.incomplete_tail_bytes,
     )
+
+
+def _fold_reissues(
+    rows: list[dict[str, Any]], window: timedelta
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows with each run of real-time re-issues folded into its first row (see
+    `offers_table`), in their original order, and how many rows were folded."""
+
+    def offer_key(r: dict[str, Any]) -> tuple[Any, ...]:
+        threshold = r[Col.THRESHOLD]
+        return (
+            r[Col.CUSTOMER],
+            r[Col.OFFER_TYPE],
+            r[Col.BONUS],
+            r[Col.ITEM] or "",
+            -1.0 if threshold is None else float(threshold),
+        )
+
+    realtime = [r for r in rows if r[Col.CAMPAIGN] is None and not r[Col.CONTROL]]
+    realtime.sort(key=lambda r: (offer_key(r), r[Col.SENT_AT]))
+    gone: set[int] = set()
+    head: dict[str, Any] | None = None
+    head_key: tuple[Any, ...] = ()
+    for r in realtime:
+        key = offer_key(r)
+        if head is not None and key == head_key and r[Col.SENT_AT] < head[Col.SENT_AT] + window:
+            if r[Col.CONVERTED]:
+                first = head[Col.CONVERTED_AT]
+                head[Col.CONVERTED] = True
+                head[Col.CONVERTED_AT] = (
+                    r[Col.CONVERTED_AT] if first is None else min(first, r[Col.CONVERTED_AT])
+                )
+                head[Col.REVENUE] = (head[Col.REVENUE] or 0.0) + (r[Col.REVENUE] or 0.0)
+            gone.add(id(r))
+        else:
+            head, head_key = r, key
+    return [r for r in rows if id(r) not in gone], len(gone)

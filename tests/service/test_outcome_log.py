@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -101,6 +101,61 @@ def test_offers_table_joins_outcomes_and_counts_what_it_leaves_out(tmp_path: Pat
     assert (export.issued, export.duplicate_issues) == (3, 1)
     assert (export.outcome_events, export.orphan_events, export.customer_mismatch) == (5, 1, 1)
     assert "orphan_events: 1" in export.format()
+
+
+def _page_view(
+    offer_id: str, day: int, *, bonus: float = 20.0, customer: str = "c1"
+) -> IssuedOffer:
+    """A real-time offer issued by GetOffers (no campaign) on ``day`` of March."""
+    return IssuedOffer(offer_id, customer, T0.replace(day=day), "cashback", bonus, "web")
+
+
+def test_real_time_reissues_of_a_valid_offer_are_one_row(tmp_path: Path) -> None:
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.append_issued(
+        [
+            _page_view("a1", 1),  # first issue
+            _page_view("a2", 3),  # the same offer on another page: folded into a1
+            _page_view("a3", 10),  # still within 14 days of a1: folded
+            _page_view("a4", 16),  # 15 days after a1: a new offer
+            _page_view("b1", 3, bonus=50.0),  # another bonus: another offer
+            _page_view("c1", 3, customer="c2"),  # another customer
+            _issued("k1"),  # a campaign offer is never folded
+            _issued("k2"),
+        ]
+    )
+    log.append_outcomes(
+        [
+            OutcomeEvent("a3", "c1", OutcomeKind.REDEEMED, T0.replace(day=12), revenue=30.0),
+            OutcomeEvent("a2", "c1", OutcomeKind.REDEEMED, T0.replace(day=11), revenue=5.0),
+        ]
+    )
+    log.close()
+    export = offers_table(log.path)
+    table = export.table
+    assert table[Col.OFFER].to_list() == ["a1", "a4", "b1", "c1", "k1", "k2"]
+    first = table.row(0, named=True)
+    assert first[Col.SENT_AT] == datetime(2025, 3, 1, 9)  # the decision: the first issue
+    assert first[Col.CONVERTED] and first[Col.CONVERTED_AT] == datetime(2025, 3, 11, 9)
+    assert first[Col.REVENUE] == 35.0  # both redemptions of the run
+    assert table[Col.CONVERTED].to_list() == [True, False, False, False, False, False]
+    assert export.reissues_folded == 2 and export.issued == 8
+
+    from offers.cli import main
+
+    out = tmp_path / "offers.parquet"
+    assert main(["export-outcomes", str(log.path), "--out", str(out)]) == 0
+    assert pl.read_parquet(out)[Col.OFFER].to_list() == table[Col.OFFER].to_list()
+    assert (
+        main(["export-outcomes", str(log.path), "--out", str(out), "--reissue-window-days", "0"])
+        == 0
+    )
+    assert pl.read_parquet(out).height == 8
+
+    every = offers_table(log.path, reissue_window=None)
+    assert every.table.height == 8 and every.reissues_folded == 0
+    short = offers_table(log.path, reissue_window=timedelta(days=5))
+    assert short.table[Col.OFFER].to_list() == ["a1", "a3", "a4", "b1", "c1", "k1", "k2"]
 
 
 def test_export_reads_every_process_log_together_and_merges_into_a_table(
