@@ -87,11 +87,25 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
     from features.columns import Col
     from features.contract import DTYPES, OFFERS
     from features.dataset import write_table_atomic
-    from service.outcome_log import offers_table
+    from service.outcome_log import label_from_purchases, offers_table
 
     days = args.reissue_window_days
     export = offers_table(args.logs, reissue_window=timedelta(days=days) if days else None)
     table = export.table
+    if args.data is not None:
+        from features.dataset import load_dataset
+
+        tx = load_dataset(args.data).require("transactions", "export-outcomes --data")
+        window = timedelta(days=args.attribution_days)
+        table, added = label_from_purchases(table, tx, window=window)
+        print(f"converted by a purchase within {args.attribution_days} days: {added}")
+    else:
+        held_out = int(table[Col.CONTROL].sum())
+        table = table.filter(~pl.col(Col.CONTROL))
+        print(
+            f"control hold-outs left out: {held_out} (they redeem nothing, so only purchases can "
+            "say whether they bought: give --data DIR to label every row from its transactions)"
+        )
     kept = replaced = 0
     if args.merge and args.out.exists():
         if args.out.suffix != ".parquet":
@@ -163,6 +177,21 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--merge",
         action="store_true",
         help="keep the offers already in --out (a re-exported offer replaces its row)",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="dataset folder whose transactions label every row (a purchase in the "
+        "attribution window converts it; control hold-outs included); without it a row "
+        "converts only when redeemed and hold-outs are left out",
+    )
+    p.add_argument(
+        "--attribution-days",
+        type=positive_int,
+        default=OFFER_VALIDITY_DAYS,
+        metavar="N",
+        help=f"with --data: purchases within N days of sent_at convert (default "
+        f"{OFFER_VALIDITY_DAYS})",
     )
     p.add_argument(
         "--reissue-window-days",

@@ -454,6 +454,70 @@ def offers_table(
     )
 
 
+def label_from_purchases(
+    table: pl.DataFrame, transactions: pl.LazyFrame, *, window: timedelta
+) -> tuple[pl.DataFrame, int]:
+    """Each offer row's conversion by the definition training learns from: a purchase.
+
+    A row converts when its customer placed a purchase order (an order with a sale line) in
+    ``[sent_at, sent_at + window)``, or redeemed the offer (a redemption may come before the
+    order reaches ``transactions``). ``converted_at`` is the earlier of the first such order
+    and the first redemption; ``revenue`` the redemptions' (as recorded), else the first
+    order's net amount. This is what labels control hold-outs at all (they redeem nothing), and
+    a treated customer who bought without redeeming converted too, as the synthetic world and
+    `offers report campaign` count it. Returns the table and how many rows the purchases
+    converted that redemptions alone had not.
+    """
+    row = "_row"
+    windows = (
+        table.lazy()
+        .with_row_index(row)
+        .select(
+            row,
+            Col.CUSTOMER,
+            pl.col(Col.SENT_AT).alias("_from"),
+            (pl.col(Col.SENT_AT) + window).alias("_to"),
+        )
+    )
+    orders = (
+        transactions.group_by(Col.CUSTOMER, Col.ORDER)
+        .agg(
+            pl.col(Col.TS).min().cast(pl.Datetime("us")).alias("_at"),
+            (pl.col(Col.QUANTITY) > 0).any().alias("_sale"),
+            pl.col(Col.AMOUNT).sum().alias("_amount"),
+        )
+        .filter(pl.col("_sale"))
+    )
+    first_order = (
+        windows.join(orders, on=Col.CUSTOMER, how="inner")
+        .filter((pl.col("_at") >= pl.col("_from")) & (pl.col("_at") < pl.col("_to")))
+        .sort("_at", Col.ORDER)
+        .group_by(row)
+        .agg(pl.col("_at").first(), pl.col("_amount").first())
+        .collect()
+    )
+    redeemed = pl.col(Col.CONVERTED)
+    bought = pl.col("_at").is_not_null()
+    labelled = (
+        table.with_row_index(row)
+        .join(first_order, on=row, how="left")
+        .sort(row)
+        .with_columns(
+            (redeemed | bought).alias(Col.CONVERTED),
+            pl.min_horizontal(Col.CONVERTED_AT, "_at").alias(Col.CONVERTED_AT),
+            pl.when(redeemed)
+            .then(pl.col(Col.REVENUE))
+            .when(bought)
+            .then(pl.col("_amount"))
+            .otherwise(None)
+            .cast(table.schema[Col.REVENUE])
+            .alias(Col.REVENUE),
+        )
+    )
+    added = int((labelled[Col.CONVERTED] & ~table[Col.CONVERTED]).sum())
+    return labelled.select(table.columns), added
+
+
 def _fold_reissues(
     rows: list[dict[str, Any]], window: timedelta
 ) -> tuple[list[dict[str, Any]], int]:

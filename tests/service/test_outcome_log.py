@@ -158,6 +158,71 @@ def test_real_time_reissues_of_a_valid_offer_are_one_row(tmp_path: Path) -> None
     assert short.table[Col.OFFER].to_list() == ["a1", "a3", "a4", "b1", "c1", "k1", "k2"]
 
 
+def _held_out(offer_id: str, customer_id: str) -> IssuedOffer:
+    return IssuedOffer(offer_id, customer_id, T0, "none", 0.0, "email", True, "k1")
+
+
+def _purchases(root: Path) -> Path:
+    """A dataset folder with the transactions of four customers around T0 (March 1, 9:00)."""
+    root.mkdir()
+    lines = [  # customer, order, day, hour, quantity, amount
+        ("c1", "r1", 5, 10, 1.0, 80.0),  # redeemed o1 (recorded revenue 20) and bought
+        ("c2", "q1", 3, 10, -1.0, -30.0),  # a return only: not a purchase
+        ("c2", "q2", 20, 10, 1.0, 50.0),  # after the 14-day window
+        ("c3", "p1", 4, 12, 1.0, 40.0),  # bought without redeeming
+        ("c3", "p1", 4, 12, 1.0, 5.0),
+        ("c3", "p2", 6, 10, 1.0, 99.0),  # a later order: not the conversion order
+        ("h1", "h1", 2, 10, 2.0, 60.0),  # a held-out customer who bought
+        ("h2", "h2", 1, 8, 1.0, 10.0),  # bought before being held out
+    ]
+    pl.DataFrame(
+        {
+            Col.CUSTOMER: [x[0] for x in lines],
+            Col.ORDER: [x[1] for x in lines],
+            Col.TS: [datetime(2025, 3, x[2], x[3]) for x in lines],
+            Col.ITEM: ["i1"] * len(lines),
+            Col.QUANTITY: [x[4] for x in lines],
+            Col.AMOUNT: [x[5] for x in lines],
+        }
+    ).write_parquet(root / "transactions.parquet")
+    pl.DataFrame({Col.ITEM: ["i1"], Col.CATEGORY: ["mug"], Col.PRICE: [10.0]}).write_parquet(
+        root / "items.parquet"
+    )
+    return root
+
+
+def test_purchases_label_every_row_as_training_counts_conversions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offers.cli import main
+
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    issued = [_issued("o1"), _issued("o2", "c2"), _issued("o3", "c3")]
+    log.append_issued([*issued, _held_out("x1", "h1"), _held_out("x2", "h2")])
+    log.append_outcomes([_outcome("o1", OutcomeKind.REDEEMED, 12)])
+    log.close()
+    out = tmp_path / "offers.parquet"
+
+    assert main(["export-outcomes", str(log.path), "--out", str(out)]) == 0
+    assert pl.read_parquet(out)[Col.OFFER].to_list() == ["o1", "o2", "o3"]
+    assert "control hold-outs left out: 2" in capsys.readouterr().out
+
+    data = _purchases(tmp_path / "data")
+    assert main(["export-outcomes", str(log.path), "--out", str(out), "--data", str(data)]) == 0
+    assert "converted by a purchase within 14 days: 2" in capsys.readouterr().out
+    table = pl.read_parquet(out)
+    assert table.schema == pl.Schema({c.name: DTYPES[c.kind] for c in OFFERS.columns})
+    rows = {r[Col.OFFER]: r for r in table.iter_rows(named=True)}
+    assert list(rows) == ["o1", "o2", "o3", "x1", "x2"]
+    assert rows["o1"][Col.CONVERTED_AT] == datetime(2025, 3, 1, 12)  # the redemption came first
+    assert rows["o1"][Col.REVENUE] == 10.0  # the redeemed order's, as recorded
+    assert not rows["o2"][Col.CONVERTED] and rows["o2"][Col.REVENUE] is None
+    assert rows["o3"][Col.CONVERTED_AT] == datetime(2025, 3, 4, 12)
+    assert rows["o3"][Col.REVENUE] == 45.0  # the first order in the window, all its lines
+    assert rows["x1"][Col.CONVERTED] and rows["x1"][Col.CONTROL]
+    assert not rows["x2"][Col.CONVERTED]  # bought before the window opened
+
+
 def test_export_reads_every_process_log_together_and_merges_into_a_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
