@@ -193,6 +193,7 @@ class BundleEngine:
             req.customer_id,
             self.config.realtime_control_share,
         )
+        bonus = self._bonus_offers(req.customer_id, req.max_bonus_offers, req.bonus_ceiling)
         return OfferAnswer(
             customer_id=req.customer_id,
             segment=self._segment(req.customer_id),
@@ -201,12 +202,12 @@ class BundleEngine:
             ),
             up_sell=self._up_sell(anchors, customer, req.max_up_sell),
             recommended=self._recommended(customer, req.max_recommended, in_context),
-            bonus_offers=()
-            if control
-            else self._bonus_offers(req.customer_id, req.max_bonus_offers, req.bonus_ceiling),
+            bonus_offers=() if control else bonus,
             control_group=control,
             cold_start=customer < 0,
             unknown_item_ids=tuple(unknown),
+            campaign_id=self.config.realtime_campaign_id,
+            withheld_offers=len(bonus) if control else 0,
         )
 
     def campaign(self, spec: CampaignSpec) -> Iterator[CampaignRow]:

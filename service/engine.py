@@ -103,7 +103,14 @@ class Segment:
 
 @dataclass(frozen=True)
 class OfferAnswer:
-    """The engine's answer to an `OfferRequest`."""
+    """The engine's answer to an `OfferRequest`.
+
+    ``campaign_id`` names the real-time campaign its bonus offers belong to (its control group
+    is held out by the hash of that id and the customer id). A customer of the control group
+    gets no bonus offers; ``withheld_offers`` says how many they would have got, so the service
+    logs a hold-out only for a customer who was really denied an offer (the treated customers
+    it is compared with all got one).
+    """
 
     customer_id: str
     segment: Segment = Segment()
@@ -114,6 +121,8 @@ class OfferAnswer:
     control_group: bool = False
     cold_start: bool = False
     unknown_item_ids: tuple[str, ...] = ()
+    campaign_id: str | None = None
+    withheld_offers: int = 0
 
 
 @dataclass(frozen=True)

@@ -377,9 +377,10 @@ def offers_table(
     ``converted_at`` is the first redemption, ``revenue`` the sum over redemptions (null when
     not converted). Shown and ignored events do not change a row; they are counted.
 
-    ``GetOffers`` issues its offers again, with new ids, on every page the customer opens. For
-    training, one decision must be one row: a real-time offer (no campaign, not a hold-out)
-    issued again to the same customer with the same type, bonus, item and threshold less than
+    ``GetOffers`` issues its offers (or a control customer's hold-out) again, with new ids, on
+    every page the customer opens, and a campaign streamed again issues its plan again. For
+    training, one decision must be one row: an offer issued again to the same customer in the
+    same campaign with the same type, bonus, item, threshold and arm less than
     ``reissue_window`` after the first issue of its run (default: the offers' validity) is
     folded into that first row: it converts if any of the run's ids was redeemed. Without the
     fold a customer who browsed 20 pages would count as 20 offers with at most one conversion.
@@ -521,12 +522,14 @@ def label_from_purchases(
 def _fold_reissues(
     rows: list[dict[str, Any]], window: timedelta
 ) -> tuple[list[dict[str, Any]], int]:
-    """Rows with each run of real-time re-issues folded into its first row (see
-    `offers_table`), in their original order, and how many rows were folded."""
+    """Rows with each run of re-issues folded into its first row (see `offers_table`), in
+    their original order, and how many rows were folded."""
 
     def offer_key(r: dict[str, Any]) -> tuple[Any, ...]:
         threshold = r[Col.THRESHOLD]
         return (
+            r[Col.CAMPAIGN] or "",
+            r[Col.CONTROL],
             r[Col.CUSTOMER],
             r[Col.OFFER_TYPE],
             r[Col.BONUS],
@@ -534,12 +537,10 @@ def _fold_reissues(
             -1.0 if threshold is None else float(threshold),
         )
 
-    realtime = [r for r in rows if r[Col.CAMPAIGN] is None and not r[Col.CONTROL]]
-    realtime.sort(key=lambda r: (offer_key(r), r[Col.SENT_AT]))
     gone: set[int] = set()
     head: dict[str, Any] | None = None
     head_key: tuple[Any, ...] = ()
-    for r in realtime:
+    for r in sorted(rows, key=lambda r: (offer_key(r), r[Col.SENT_AT])):
         key = offer_key(r)
         if head is not None and key == head_key and r[Col.SENT_AT] < head[Col.SENT_AT] + window:
             if r[Col.CONVERTED]:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from features.columns import OfferType
 from service.config import ServiceConfig
 from service.convert import (
     FieldError,
@@ -192,7 +193,8 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
     async def GetOffers(
         self, request: pb.GetOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetOffersResponse:
-        """Recommendations and bonus offers; issued offers are logged before the answer."""
+        """Recommendations and bonus offers; issued offers (or, for a customer of the real-time
+        control group who would have got one, a hold-out) are logged before the answer."""
         async with _Call(
             "GetOffers", context, self._metrics, customer_id=request.customer_id
         ) as call:
@@ -212,11 +214,25 @@ class OfferServicer(pb_grpc.OfferServiceServicer):
                     offer_type=b.offer_type,
                     bonus=b.bonus,
                     channel=req.channel.value,
+                    campaign_id=answer.campaign_id,
                     item_id=b.item_id,
                     threshold=b.threshold,
                 )
                 for oid, b in zip(ids, answer.bonus_offers, strict=True)
             ]
+            if answer.control_group and answer.withheld_offers:  # the comparison group
+                issued.append(
+                    IssuedOffer(
+                        offer_id=self._new_id(),
+                        customer_id=answer.customer_id,
+                        sent_at=now,
+                        offer_type=OfferType.NONE,
+                        bonus=0.0,
+                        channel=req.channel.value,
+                        control=True,
+                        campaign_id=answer.campaign_id,
+                    )
+                )
             if self._cfg.issued_sync_s > 0:  # written now, on disk within issued_sync_s
                 self._log.append_issued(issued)
             else:  # waits for the fsync: not on the loop

@@ -23,12 +23,14 @@ from service.engine import (
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 CATALOGUE = ("i1", "i2", "i3", "i4", "i5")
-CUSTOMERS = ("c1", "c2", "c3", "c4")
+CUSTOMERS = ("c1", "c2", "c3", "c4", "c5")
+CONTROL = ("c5",)  # the real-time control group
 SEGMENTS = {"loyal": ("c1", "c2"), "lapsed": ("c3", "c4")}
 
 
 class FakeEngine:
-    """Known answers: known customers get items and one bonus offer; others get cold start.
+    """Known answers: known customers get items and two bonus offers (none for the control
+    group, c5); others get cold start.
 
     ``delay_s`` slows `get_offers` (and sets ``entered`` when a call is inside); ``row_delay_s``
     slows each campaign row; ``produced`` counts the campaign rows handed out.
@@ -68,6 +70,11 @@ class FakeEngine:
             )
         others = [i for i in CATALOGUE if i not in asked]
         bonus = 50.0 if req.bonus_ceiling is None else min(50.0, req.bonus_ceiling)
+        offers = (
+            BonusOffer("spend_threshold", bonus, EXPIRES, 0.1, 2.5, threshold=100.0),
+            BonusOffer("cross_sell", 10.0, EXPIRES + timedelta(days=1), 0.05, 1.0, item_id="i2"),
+        )[: req.max_bonus_offers]
+        held_out = req.customer_id in CONTROL
         return OfferAnswer(
             customer_id=req.customer_id,
             segment=Segment("555", "champions", "active"),
@@ -76,13 +83,11 @@ class FakeEngine:
             )[: req.max_cross_sell],
             up_sell=tuple(UpSellItem("i5", a, 0.5) for a in asked if a != "i5")[: req.max_up_sell],
             recommended=popular[: req.max_recommended],
-            bonus_offers=(
-                BonusOffer("spend_threshold", bonus, EXPIRES, 0.1, 2.5, threshold=100.0),
-                BonusOffer(
-                    "cross_sell", 10.0, EXPIRES + timedelta(days=1), 0.05, 1.0, item_id="i2"
-                ),
-            )[: req.max_bonus_offers],
+            bonus_offers=() if held_out else offers,
+            control_group=held_out,
             unknown_item_ids=unknown,
+            campaign_id="realtime",
+            withheld_offers=len(offers) if held_out else 0,
         )
 
     def campaign(self, spec: CampaignSpec) -> Iterator[CampaignRow]:

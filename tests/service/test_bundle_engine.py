@@ -127,6 +127,9 @@ def test_bonus_offers_respect_the_ceiling_and_the_control_group(
     treated = [a for a in answers if not a.control_group]
     assert 0 < len(held_out) < 40  # about 5% real-time control share
     assert all(not a.bonus_offers for a in held_out)
+    assert any(a.withheld_offers > 0 for a in held_out)  # denied an offer: logged as hold-out
+    assert all(a.withheld_offers == 0 for a in treated)
+    assert {a.campaign_id for a in answers} == {"realtime"}
     offered = [o for a in treated for o in a.bonus_offers]
     assert offered and all(o.bonus <= 100.0 and o.expected_profit > 0 for o in offered)
     spend = [o for o in offered if o.offer_type == "spend_threshold"]

@@ -25,8 +25,10 @@ T0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
 TORN = b'{"records":[{"type":"outcome","offer_id":"o3"'
 
 
-def _issued(offer_id: str, customer_id: str = "c1") -> IssuedOffer:
-    return IssuedOffer(offer_id, customer_id, T0, "cashback", 20.0, "email", campaign_id="k1")
+def _issued(offer_id: str, customer_id: str = "c1", campaign_id: str = "k1") -> IssuedOffer:
+    return IssuedOffer(
+        offer_id, customer_id, T0, "cashback", 20.0, "email", campaign_id=campaign_id
+    )
 
 
 def _outcome(offer_id: str, kind: OutcomeKind, hour: int, customer_id: str = "c1") -> OutcomeEvent:
@@ -104,10 +106,12 @@ def test_offers_table_joins_outcomes_and_counts_what_it_leaves_out(tmp_path: Pat
 
 
 def _page_view(
-    offer_id: str, day: int, *, bonus: float = 20.0, customer: str = "c1"
+    offer_id: str, day: int, *, bonus: float = 20.0, customer: str = "c1", control: bool = False
 ) -> IssuedOffer:
-    """A real-time offer issued by GetOffers (no campaign) on ``day`` of March."""
-    return IssuedOffer(offer_id, customer, T0.replace(day=day), "cashback", bonus, "web")
+    """An offer (or a hold-out) issued by GetOffers on ``day`` of March."""
+    kind = "none" if control else "cashback"
+    at = T0.replace(day=day)
+    return IssuedOffer(offer_id, customer, at, kind, bonus, "web", control, "realtime")
 
 
 def test_real_time_reissues_of_a_valid_offer_are_one_row(tmp_path: Path) -> None:
@@ -120,8 +124,11 @@ def test_real_time_reissues_of_a_valid_offer_are_one_row(tmp_path: Path) -> None
             _page_view("a4", 16),  # 15 days after a1: a new offer
             _page_view("b1", 3, bonus=50.0),  # another bonus: another offer
             _page_view("c1", 3, customer="c2"),  # another customer
-            _issued("k1"),  # a campaign offer is never folded
-            _issued("k2"),
+            _page_view("h1", 2, bonus=0.0, customer="c3", control=True),  # a hold-out ...
+            _page_view("h2", 4, bonus=0.0, customer="c3", control=True),  # ... on another page
+            _issued("k1"),  # a campaign's offer
+            _issued("k2"),  # the campaign streamed again: the same offer
+            _issued("m1", campaign_id="k9"),  # another campaign: another offer
         ]
     )
     log.append_outcomes(
@@ -133,29 +140,30 @@ def test_real_time_reissues_of_a_valid_offer_are_one_row(tmp_path: Path) -> None
     log.close()
     export = offers_table(log.path)
     table = export.table
-    assert table[Col.OFFER].to_list() == ["a1", "a4", "b1", "c1", "k1", "k2"]
+    assert table[Col.OFFER].to_list() == ["a1", "a4", "b1", "c1", "h1", "k1", "m1"]
     first = table.row(0, named=True)
     assert first[Col.SENT_AT] == datetime(2025, 3, 1, 9)  # the decision: the first issue
     assert first[Col.CONVERTED] and first[Col.CONVERTED_AT] == datetime(2025, 3, 11, 9)
     assert first[Col.REVENUE] == 35.0  # both redemptions of the run
-    assert table[Col.CONVERTED].to_list() == [True, False, False, False, False, False]
-    assert export.reissues_folded == 2 and export.issued == 8
+    assert table[Col.CONVERTED].to_list() == [True] + [False] * 6
+    assert export.reissues_folded == 4 and export.issued == 11
 
     from offers.cli import main
 
     out = tmp_path / "offers.parquet"
     assert main(["export-outcomes", str(log.path), "--out", str(out)]) == 0
-    assert pl.read_parquet(out)[Col.OFFER].to_list() == table[Col.OFFER].to_list()
+    written = pl.read_parquet(out)[Col.OFFER].to_list()
+    assert written == ["a1", "a4", "b1", "c1", "k1", "m1"]  # no hold-out without --data
     assert (
         main(["export-outcomes", str(log.path), "--out", str(out), "--reissue-window-days", "0"])
         == 0
     )
-    assert pl.read_parquet(out).height == 8
+    assert pl.read_parquet(out).height == 9  # every issue but the two hold-outs (no --data)
 
     every = offers_table(log.path, reissue_window=None)
-    assert every.table.height == 8 and every.reissues_folded == 0
+    assert every.table.height == 11 and every.reissues_folded == 0
     short = offers_table(log.path, reissue_window=timedelta(days=5))
-    assert short.table[Col.OFFER].to_list() == ["a1", "a3", "a4", "b1", "c1", "k1", "k2"]
+    assert short.table[Col.OFFER].to_list() == ["a1", "a3", "a4", "b1", "c1", "h1", "k1", "m1"]
 
 
 def _held_out(offer_id: str, customer_id: str) -> IssuedOffer:
@@ -229,7 +237,7 @@ def test_export_reads_every_process_log_together_and_merges_into_a_table(
     from offers.cli import main
 
     first, second = OfferEventLog(tmp_path / "e.0.jsonl"), OfferEventLog(tmp_path / "e.1.jsonl")
-    first.append_issued([_issued("o1"), _issued("o2")])
+    first.append_issued([_issued("o1"), _issued("o2", "c2")])
     second.append_outcomes([_outcome("o1", OutcomeKind.REDEEMED, 12)])  # another process
     first.close()
     second.close()
@@ -240,8 +248,8 @@ def test_export_reads_every_process_log_together_and_merges_into_a_table(
 
     later = OfferEventLog(tmp_path / "later.jsonl")
     later.append_issued([_issued("o3")])
-    later.append_outcomes([_outcome("o2", OutcomeKind.REDEEMED, 13)])  # o2 again: now redeemed
-    later.append_issued([_issued("o2")])
+    later.append_outcomes([_outcome("o2", OutcomeKind.REDEEMED, 13, "c2")])  # now redeemed
+    later.append_issued([_issued("o2", "c2")])
     later.close()
     assert main(["export-outcomes", str(later.path), "--out", str(out), "--merge"]) == 0
     merged = pl.read_parquet(out).sort(Col.OFFER)

@@ -57,6 +57,22 @@ def test_get_offers_answers_and_logs_each_issued_offer(running: Running) -> None
     assert logged[item_offer.offer_id]["channel"] == "web"
 
 
+def test_a_control_customer_gets_no_bonus_offer_and_is_logged_as_held_out(
+    running: Running,
+) -> None:
+    treated = running.stub.GetOffers(_request("c1"), timeout=5)
+    reply = running.stub.GetOffers(_request("c5"), timeout=5)
+    assert reply.control_group and not reply.bonus_offers
+    assert reply.recommended  # recommendations are not held out
+    logged = _issued(running)
+    held = [r for r in logged if r["customer_id"] == "c5"]
+    assert len(held) == 1
+    assert (held[0]["offer_type"], held[0]["bonus"], held[0]["control"]) == ("none", 0.0, True)
+    assert held[0]["campaign_id"] == "realtime"  # measured by `offers report campaign`
+    assert held[0]["offer_id"] not in {o.offer_id for o in treated.bonus_offers}
+    assert {r["campaign_id"] for r in logged if r["customer_id"] == "c1"} == {"realtime"}
+
+
 def test_unknown_customer_gets_the_engines_cold_start_answer(running: Running) -> None:
     reply = running.stub.GetOffers(_request("stranger", max_recommended=2), timeout=5)
     assert reply.cold_start
