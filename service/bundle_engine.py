@@ -121,6 +121,8 @@ class BundleEngine:
         self.cross_sell = cross_sell
         self.up_sell = up_sell
         _share_identical_cf(cross_sell, up_sell)
+        cross_sell.warm()  # compile the request path now, not on the first request
+        up_sell.warm()
         self.segment_table = segments
         self._segment_row = _row_lookup(customers, segments.customer_ids)
         self._segment_names = segments.names()

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from training.recs import kernels
 from training.recs.als import (
     ALS,
     TUNED_ALS,
@@ -79,6 +80,8 @@ TUNED_CROSS_SELL = CrossSellConfig(measure="confidence", cf=TUNED_ALS)
 
 
 _BOUND_CACHE_SIZE = 100_000  # category sets remembered by `_fallback_bound` (then cleared)
+_NO_FLOATS = np.zeros(0, dtype=np.float64)  # "no CF boost" for the kernels
+_NO_BOOLS = np.zeros(0, dtype=np.bool_)  # "nothing banned" for the kernels
 
 
 def _small_unique(values: np.ndarray) -> np.ndarray:
@@ -300,27 +303,6 @@ class CrossSell:
         weight = float(self.category_assoc[cats].sum(axis=0).max(initial=0.0)) if cats.size else 1.0
         return 1e-3 * pop_top * max(weight, 1.0) + 1e-9 * pop_top
 
-    def _associated(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Items associated with any of ``items`` (sorted, unique) and the summed associations.
-
-        The float32 sums are added in anchor order, as the sparse product ``anchors @ assoc``
-        adds them, so the values are the same bits without building sparse matrices.
-        """
-        a = self.assoc
-        if items.size == 1:  # one anchor: its row is already unique and sorted
-            lo, hi = a.indptr[items[0]], a.indptr[items[0] + 1]
-            idx1, val1 = a.indices[lo:hi], a.data[lo:hi].astype(np.float64)
-            pos1 = val1 > 0
-            return idx1[pos1].astype(np.int64), val1[pos1]
-        parts = [(a.indptr[i], a.indptr[i + 1]) for i in items]
-        idx = np.concatenate([a.indices[lo:hi] for lo, hi in parts])
-        val = np.concatenate([a.data[lo:hi] for lo, hi in parts]).astype(np.float32)
-        cand, inverse = np.unique(idx, return_inverse=True)
-        sums = np.zeros(cand.size, dtype=np.float32)
-        np.add.at(sums, inverse, val)
-        pos = sums > 0
-        return cand[pos].astype(np.int64), sums[pos].astype(np.float64)
-
     def _top_for_anchors(
         self, items: np.ndarray, customer: int, k: int, banned: np.ndarray | None
     ) -> np.ndarray:
@@ -328,58 +310,64 @@ class CrossSell:
 
         Items with a positive association score at least 1 and every other item scores its
         category fallback, which stays below 1: when the associated items (the union of the
-        anchors' top neighbours) fill ``k`` slots, only they are scored; otherwise the
-        fallback is added densely (CF still only over the associated items, the only ones it
-        changes). Same answer as `_score` + `top_k`.
+        anchors' top neighbours) fill ``k`` slots, only they are scored; otherwise the best
+        fallback items are merged in (`_top_with_fallback`; CF only changes associated items).
+        The arithmetic runs in `training.recs.kernels`. Same answer as `_score` + `top_k`.
         """
-        cats = _small_unique(self.item_category[items])
-        cand, scores = self._associated(items)
+        anchors = np.asarray(items, dtype=np.int64)
+        cats = _small_unique(self.item_category[anchors])
+        a = self.assoc
+        cand, assoc = kernels.associated(a.indptr, a.indices, a.data, anchors)
         aff = self._affinity(customer, cand)
-        if aff is not None and cand.size:
-            lo, hi = aff.min(), aff.max()
-            scaled = (aff - lo) / (hi - lo) if hi > lo else np.zeros_like(aff)
-            scores = scores * (1.0 + self.config.cf_weight * np.clip(scaled, 0, 1))
-        cat_hit = np.zeros(max(self.category_assoc.shape[0], 1), dtype=bool)
-        cat_hit[cats] = True
-        ok = ~cat_hit[self.item_category[cand]]
-        if banned is not None:
-            ok &= ~banned[cand]
-        for anchor in items.tolist():  # a handful of anchors: cheaper than np.isin
-            ok &= cand != anchor
-        if int(ok.sum()) < k or self._fallback_bound(cats) >= 1.0:
-            return self._top_with_fallback(items, cats, cand, scores, ok, k, banned)
-        cand, scores = cand[ok], 1.0 + scores[ok]
-        if cand.size > k:
-            part = np.argpartition(-scores, k - 1)[:k]
-            # ties at the k-th score: keep every tied item so the lowest index wins
-            keep = np.flatnonzero(scores >= scores[part].min())
-            cand, scores = cand[keep], scores[keep]
-        order = np.lexsort((cand, -scores))[:k]
-        top: np.ndarray = cand[order].astype(np.int32)
-        return top
+        hit = np.zeros(max(self.category_assoc.shape[0], 1), dtype=bool)
+        hit[cats] = True
+        ranked = kernels.cross_sell_ranked(
+            cand,
+            assoc,
+            _NO_FLOATS if aff is None else aff,
+            float(self.config.cf_weight),
+            self.item_category,
+            hit,
+            _NO_BOOLS if banned is None else banned,
+            anchors,
+        )
+        shown = int(np.isfinite(ranked).sum())
+        if shown >= k and self._fallback_bound(cats) < 1.0:
+            return kernels.top_allowed(cand, ranked, _NO_BOOLS, k)
+        return self._top_with_fallback(anchors, cats, cand, ranked, k, banned)
+
+    def warm(self) -> None:
+        """Compile the request path's kernels for this model's arrays (before the first
+        request; a forked worker inherits them)."""
+        self._check()
+        if self.n_items:
+            anchor = np.zeros(1, dtype=np.int64)
+            self._top_for_anchors(anchor, 0, 1, np.zeros(self.n_items, dtype=bool))
+            self._top_for_anchors(anchor, -1, 1, None)
 
     def _top_with_fallback(
         self,
         items: np.ndarray,
         cats: np.ndarray,
         cand: np.ndarray,
-        assoc_scores: np.ndarray,
-        ok: np.ndarray,
+        ranked: np.ndarray,
         k: int,
         banned: np.ndarray | None,
     ) -> np.ndarray:
         """`top_k` of the `_score` row when category fallback items may enter the top ``k``.
 
-        The associated items that may be shown score ``1 + association``; every other item
-        scores its fallback (`_fallback_top` finds the best ``k`` of those without scoring
-        every item). The top ``k`` of both, ties to the lower index, -1 padded.
+        The associated items that may be shown score ``ranked`` (``1 + association``, -inf
+        when not allowed); every other item scores its fallback (`_fallback_top` finds the
+        best ``k`` of those without scoring every item). The top ``k`` of both, ties to the
+        lower index, -1 padded.
         """
         skip = np.zeros(self.n_items, dtype=bool) if banned is None else banned.copy()
         skip[items] = True
         skip[cand] = True  # associated items score 1 + association (or are not allowed)
         fb_items, fb_scores = self._fallback_top(cats, skip, k)
+        ok = np.isfinite(ranked)
         every = np.concatenate([cand[ok], np.asarray(fb_items, dtype=np.int64)])
-        score = np.concatenate([1.0 + assoc_scores[ok], np.asarray(fb_scores, dtype=np.float64)])
+        score = np.concatenate([ranked[ok], np.asarray(fb_scores, dtype=np.float64)])
         order = np.lexsort((every, -score))[:k]
         out = np.full(k, -1, dtype=np.int32)
         out[: order.size] = every[order]

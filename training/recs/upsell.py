@@ -21,6 +21,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
+from training.recs import kernels
 from training.recs.als import (
     ALS,
     TUNED_ALS,
@@ -43,6 +44,8 @@ from training.recs.scoring import item_popularity
 
 # candidates remembered by `UpSell._anchor_part` over all anchors (~24 bytes each), then cleared
 _ANCHOR_CACHE_ITEMS = 4_000_000
+_NO_FLOATS = np.zeros(0, dtype=np.float64)  # "no CF affinity" for the kernels
+_NO_BOOLS = np.zeros(0, dtype=np.bool_)  # "nothing banned" for the kernels
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,8 @@ class UpSell:
         part = self._anchor_cache.get(anchor)
         if part is None:
             cand = self.candidates(anchor)
-            part = (cand, self.config.pop_weight * self.category_pop[cand], self.item_tier[cand])
+            base = (self.config.pop_weight * self.category_pop[cand]).astype(np.float64)
+            part = (cand, base, self.item_tier[cand])
             if self._anchor_cache_items + cand.size > _ANCHOR_CACHE_ITEMS:
                 self._anchor_cache.clear()
                 self._anchor_cache_items = 0
@@ -186,15 +190,18 @@ class UpSell:
         cand, s, tier = self._anchor_part(anchor)
         if cand.size == 0:
             return cand, np.zeros(0)
-        known = 0 <= customer < self.customer_tier.size
-        if known:
-            fit = np.exp(-((tier - self.customer_tier[customer]) ** 2) / (2 * cfg.tier_sd**2))
-            s = s + cfg.tier_weight * fit
-            aff = self._affinity(customer, cand)
-            if aff is not None:
-                lo, hi = aff.min(), aff.max()
-                s = s + cfg.cf_weight * ((aff - lo) / (hi - lo) if hi > lo else 0.0 * aff)
-        return cand, s
+        if not 0 <= customer < self.customer_tier.size:
+            return cand, s
+        aff = self._affinity(customer, cand)
+        return cand, kernels.up_sell_scores(
+            s,
+            tier,
+            float(self.customer_tier[customer]),
+            float(cfg.tier_weight),
+            float(cfg.tier_sd),
+            _NO_FLOATS if aff is None else aff,
+            float(cfg.cf_weight),
+        )
 
     def _affinity(self, customer: int, items: np.ndarray) -> np.ndarray | None:
         """The CF scores of ``items`` for one customer (as `ALS.scores` gives them), or None."""
@@ -217,15 +224,8 @@ class UpSell:
 
     def _top(self, anchor: int, customer: int, k: int, banned: np.ndarray | None) -> np.ndarray:
         """`top_k` of `_rank` (ties to the lower index), scoring only the candidates."""
-        out = np.full(max(k, 0), -1, dtype=np.int32)
         cand, s = self._candidate_scores(anchor, customer)
-        ok = np.isfinite(s)
-        if banned is not None:
-            ok &= ~banned[cand]
-        cand, s = cand[ok], s[ok]
-        order = np.lexsort((cand, -s))[: max(k, 0)]
-        out[: order.size] = cand[order]
-        return out
+        return kernels.top_allowed(cand, s, _NO_BOOLS if banned is None else banned, k)
 
     def recommend_for_item(
         self, anchor: int, k: int, *, customer_idx: int = -1, exclude: np.ndarray | None = None
@@ -236,6 +236,18 @@ class UpSell:
             raise RecsError(f"anchor: item index {anchor} is not a known item")
         banned = None if exclude is None else np.asarray(exclude, dtype=bool)
         return self._top(anchor, customer_idx, k, banned)
+
+    def warm(self) -> None:
+        """Compile the request path's kernels for this model's arrays (before the first
+        request; a forked worker inherits them)."""
+        self._check()
+        for customer in (-1, 0):  # unknown and known customer
+            for anchor in range(min(self.n_items, 50)):  # an anchor with candidates
+                if self.candidates(anchor).size:
+                    banned = np.zeros(self.n_items, dtype=bool)
+                    self.recommend_for_item(anchor, 1, customer_idx=customer, exclude=banned)
+                    self.recommend_for_item(anchor, 1, customer_idx=customer)
+                    break
 
     def recent_anchors(self, customer: int) -> list[int]:
         """The items `recommend` tries for a customer: most recent purchases first."""
