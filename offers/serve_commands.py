@@ -87,8 +87,11 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
     from features.columns import Col
     from features.contract import DTYPES, OFFERS
     from features.dataset import write_table_atomic
+    from service.engine import OFFER_VALIDITY_DAYS
     from service.outcome_log import label_from_purchases, offers_table
 
+    if args.attribution_days is not None and args.data is None:
+        raise ValueError("--attribution-days: needs --data (purchases come from its transactions)")
     days = args.reissue_window_days
     export = offers_table(args.logs, reissue_window=timedelta(days=days) if days else None)
     table = export.table
@@ -96,9 +99,9 @@ def cmd_export_outcomes(args: argparse.Namespace) -> int:
         from features.dataset import load_dataset
 
         tx = load_dataset(args.data).require("transactions", "export-outcomes --data")
-        window = timedelta(days=args.attribution_days)
-        table, added = label_from_purchases(table, tx, window=window)
-        print(f"converted by a purchase within {args.attribution_days} days: {added}")
+        attribution = args.attribution_days or OFFER_VALIDITY_DAYS
+        table, added = label_from_purchases(table, tx, window=timedelta(days=attribution))
+        print(f"converted by a purchase within {attribution} days: {added}")
     else:
         held_out = int(table[Col.CONTROL].sum())
         table = table.filter(~pl.col(Col.CONTROL))
@@ -188,18 +191,17 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--attribution-days",
         type=positive_int,
-        default=OFFER_VALIDITY_DAYS,
         metavar="N",
-        help=f"with --data: purchases within N days of sent_at convert (default "
-        f"{OFFER_VALIDITY_DAYS})",
+        help=f"with --data: purchases (and redemptions) within N days of sent_at convert "
+        f"(default {OFFER_VALIDITY_DAYS})",
     )
     p.add_argument(
         "--reissue-window-days",
         type=non_negative_int,
         default=OFFER_VALIDITY_DAYS,
         metavar="N",
-        help="a real-time offer issued again to the same customer within N days of its first "
-        f"issue is one offer row (default {OFFER_VALIDITY_DAYS}, the offers' validity; "
-        "0 keeps every issue)",
+        help="an offer issued again to the same customer in the same campaign (a page view, "
+        "a campaign streamed twice) within N days of its first issue is one offer row "
+        f"(default {OFFER_VALIDITY_DAYS}, the real-time offers' validity; 0 keeps every issue)",
     )
     p.set_defaults(func=cmd_export_outcomes)

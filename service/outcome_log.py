@@ -460,14 +460,16 @@ def label_from_purchases(
 ) -> tuple[pl.DataFrame, int]:
     """Each offer row's conversion by the definition training learns from: a purchase.
 
-    A row converts when its customer placed a purchase order (an order with a sale line) in
-    ``[sent_at, sent_at + window)``, or redeemed the offer (a redemption may come before the
-    order reaches ``transactions``). ``converted_at`` is the earlier of the first such order
-    and the first redemption; ``revenue`` the redemptions' (as recorded), else the first
-    order's net amount. This is what labels control hold-outs at all (they redeem nothing), and
-    a treated customer who bought without redeeming converted too, as the synthetic world and
-    `offers report campaign` count it. Returns the table and how many rows the purchases
-    converted that redemptions alone had not.
+    A row converts when, in ``[sent_at, sent_at + window)``, its customer placed a purchase
+    order (an order with a sale line) or redeemed the offer (a redemption may come before its
+    order reaches ``transactions``); a redemption after the window does not count, so both arms
+    are judged on the same window. ``converted_at`` is the first such event; ``revenue`` the
+    redemptions' (as recorded), else the first order's net amount. This is what labels control
+    hold-outs at all (they redeem nothing). A treated customer who bought without redeeming
+    converted too: the optimizer costs an offer as if every conversion is paid its bonus, and
+    `offers report campaign` then counts the bonus of every converting treated customer as
+    paid (the conservative side). Transaction times are taken on the service's clock (UTC).
+    Returns the table and how many rows the purchases converted that redemptions had not.
     """
     row = "_row"
     windows = (
@@ -480,8 +482,10 @@ def label_from_purchases(
             (pl.col(Col.SENT_AT) + window).alias("_to"),
         )
     )
+    customers = table.select(pl.col(Col.CUSTOMER).unique()).lazy()
     orders = (
-        transactions.group_by(Col.CUSTOMER, Col.ORDER)
+        transactions.join(customers, on=Col.CUSTOMER, how="semi")
+        .group_by(Col.CUSTOMER, Col.ORDER)
         .agg(
             pl.col(Col.TS).min().cast(pl.Datetime("us")).alias("_at"),
             (pl.col(Col.QUANTITY) > 0).any().alias("_sale"),
@@ -497,7 +501,8 @@ def label_from_purchases(
         .agg(pl.col("_at").first(), pl.col("_amount").first())
         .collect()
     )
-    redeemed = pl.col(Col.CONVERTED)
+    end = pl.col(Col.SENT_AT) + window
+    redeemed = pl.col(Col.CONVERTED) & (pl.col(Col.CONVERTED_AT) < end).fill_null(False)
     bought = pl.col("_at").is_not_null()
     labelled = (
         table.with_row_index(row)
@@ -505,7 +510,9 @@ def label_from_purchases(
         .sort(row)
         .with_columns(
             (redeemed | bought).alias(Col.CONVERTED),
-            pl.min_horizontal(Col.CONVERTED_AT, "_at").alias(Col.CONVERTED_AT),
+            pl.min_horizontal(
+                pl.when(redeemed).then(pl.col(Col.CONVERTED_AT)), pl.col("_at")
+            ).alias(Col.CONVERTED_AT),
             pl.when(redeemed)
             .then(pl.col(Col.REVENUE))
             .when(bought)
@@ -515,7 +522,7 @@ def label_from_purchases(
             .alias(Col.REVENUE),
         )
     )
-    added = int((labelled[Col.CONVERTED] & ~table[Col.CONVERTED]).sum())
+    added = int((labelled[Col.CONVERTED] & ~table[Col.CONVERTED]).sum())  # lost ones are not
     return labelled.select(table.columns), added
 
 

@@ -199,6 +199,31 @@ def _purchases(root: Path) -> Path:
     return root
 
 
+def test_offers_with_another_threshold_or_item_are_not_folded(tmp_path: Path) -> None:
+    def offer(offer_id: str, threshold: float | None, item: str | None) -> IssuedOffer:
+        kind = "spend_threshold" if threshold is not None else "cross_sell"
+        at = T0.replace(day=2)
+        return IssuedOffer(
+            offer_id, "c1", at, kind, 50.0, "web", False, "realtime", item, threshold
+        )
+
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.append_issued(
+        [
+            offer("t1", 100.0, None),
+            offer("t2", 120.0, None),  # another threshold: another offer
+            offer("t3", 100.0, None),  # t1 again
+            offer("x1", None, "i1"),
+            offer("x2", None, "i2"),  # another item
+            offer("x3", None, "i1"),  # x1 again
+        ]
+    )
+    log.close()
+    export = offers_table(log.path)
+    assert export.table[Col.OFFER].to_list() == ["t1", "t2", "x1", "x2"]
+    assert export.reissues_folded == 2
+
+
 def test_purchases_label_every_row_as_training_counts_conversions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -229,6 +254,40 @@ def test_purchases_label_every_row_as_training_counts_conversions(
     assert rows["o3"][Col.REVENUE] == 45.0  # the first order in the window, all its lines
     assert rows["x1"][Col.CONVERTED] and rows["x1"][Col.CONTROL]
     assert not rows["x2"][Col.CONVERTED]  # bought before the window opened
+
+    # one day: o1's redemption (3 h after sending) counts, orders 3 days or 25 h later do not
+    args = ["--data", str(data), "--attribution-days", "1"]
+    assert main(["export-outcomes", str(log.path), "--out", str(out), *args]) == 0
+    short = {r[Col.OFFER]: r[Col.CONVERTED] for r in pl.read_parquet(out).iter_rows(named=True)}
+    assert short == {"o1": True, "o2": False, "o3": False, "x1": False, "x2": False}
+    capsys.readouterr()
+    assert main(["export-outcomes", str(log.path), "--out", str(out), "--attribution-days", "3"])
+    assert "--attribution-days: needs --data" in capsys.readouterr().err
+
+
+def test_a_redemption_after_the_attribution_window_does_not_convert(tmp_path: Path) -> None:
+    from service.outcome_log import label_from_purchases
+
+    log = OfferEventLog(tmp_path / "e.jsonl")
+    log.append_issued([_page_view("a1", 1), _page_view("a2", 10)])  # one run: a2 folds into a1
+    log.append_outcomes(  # redeemed 21 days after a1 was first sent: outside its window
+        [OutcomeEvent("a2", "c1", OutcomeKind.REDEEMED, T0.replace(day=22), revenue=9.0)]
+    )
+    log.close()
+    folded = offers_table(log.path).table
+    assert folded[Col.CONVERTED].to_list() == [True]  # redeemed: so says the log alone
+    tx = pl.LazyFrame(
+        schema={
+            Col.CUSTOMER: pl.String,
+            Col.ORDER: pl.String,
+            Col.TS: pl.Datetime("us"),
+            Col.QUANTITY: pl.Float64,
+            Col.AMOUNT: pl.Float64,
+        }
+    )
+    labelled, _ = label_from_purchases(folded, tx, window=timedelta(days=14))
+    row = labelled.row(0, named=True)
+    assert not row[Col.CONVERTED] and row[Col.CONVERTED_AT] is None and row[Col.REVENUE] is None
 
 
 def test_export_reads_every_process_log_together_and_merges_into_a_table(

@@ -8,6 +8,12 @@ associations, CF blending, exclusions and ties.
 
 from __future__ import annotations
 
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -142,6 +148,86 @@ def test_up_sell_candidates_and_ranking_match_dense_scoring(shop: Interactions, 
                 np.testing.assert_array_equal(got, want)
         with_candidates += int(up_sell.candidates(anchor).size > 1)
     assert with_candidates > 20
+
+
+def _numpy_up_sell_scores(model: UpSell, anchor: int, customer: int) -> np.ndarray:
+    """The up-sell score formula in plain numpy, independent of the compiled kernel."""
+    cfg = model.config
+    cand = model.candidates(anchor)
+    s = cfg.pop_weight * model.category_pop[cand].astype(np.float64)
+    tier = model.item_tier[cand]
+    fit = np.exp(-((tier - model.customer_tier[customer]) ** 2) / (2 * cfg.tier_sd**2))
+    s = s + cfg.tier_weight * fit
+    assert model.cf is not None
+    aff = (model.cf.user_factors[customer : customer + 1] @ model.cf.item_factors[cand].T)[0]
+    aff = aff.astype(np.float64)
+    lo, hi = aff.min(), aff.max()
+    out: np.ndarray = s + cfg.cf_weight * ((aff - lo) / (hi - lo) if hi > lo else 0.0 * aff)
+    return out
+
+
+def test_up_sell_ranks_as_the_plain_numpy_formula(shop: Interactions, up_sell: UpSell):
+    customers = [c for c in range(shop.n_customers) if up_sell.cf.has_history[c]][:20]  # type: ignore[union-attr]
+    compared = 0
+    for anchor in range(shop.n_items):
+        cand = up_sell.candidates(anchor)
+        if cand.size < 2:
+            continue
+        for customer in customers:
+            want = _numpy_up_sell_scores(up_sell, anchor, customer)
+            got = up_sell._candidate_scores(anchor, customer)[1]
+            np.testing.assert_allclose(got, want, rtol=1e-12)  # libm vs numpy exp: last bit
+            order = np.lexsort((cand, -want))
+            np.testing.assert_array_equal(
+                up_sell.recommend_for_item(anchor, cand.size, customer_idx=customer),
+                cand[order],
+            )
+            compared += 1
+    assert compared > 100
+
+
+_AFTER_WARM = """
+import json, pickle, sys
+import numpy as np
+from training.recs import kernels
+from training.recs.crosssell import CrossSell
+from training.recs.upsell import UpSell
+
+(cross_state, up_state, n_customers) = pickle.load(open(sys.argv[1], "rb"))
+cross, up = CrossSell.from_state(*cross_state), UpSell.from_state(*up_state)
+cross.warm()
+up.warm()
+every = [kernels.associated, kernels.cross_sell_ranked, kernels.up_sell_scores, kernels.top_allowed]
+compiled = [len(k.signatures) for k in every]
+rng = np.random.default_rng(5)
+for _ in range(300):
+    customer = int(rng.integers(-1, n_customers))
+    cart = rng.integers(0, cross.n_items, int(rng.integers(0, 4)))
+    banned = rng.random(cross.n_items) < 0.1 if rng.random() < 0.5 else None
+    cross.recommend_for_cart(cart, 5, customer_idx=customer, exclude=banned)
+    anchor = int(rng.integers(0, up.n_items))
+    up.recommend_for_item(anchor, 5, customer_idx=customer, exclude=banned)
+print(json.dumps([compiled, [len(k.signatures) for k in every]]))
+"""
+
+
+def test_warm_compiles_every_kernel_the_request_path_uses(
+    tmp_path: Path, shop: Interactions, cross_sell: CrossSell, up_sell: UpSell
+):
+    """In a fresh process (compiled kernels are per process): requests after `warm` compile
+    nothing new, so no request pays for a compilation."""
+    states = tmp_path / "models.pkl"
+    states.write_bytes(pickle.dumps((cross_sell.state(), up_sell.state(), shop.n_customers)))
+    run = subprocess.run(
+        [sys.executable, "-c", _AFTER_WARM, str(states)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    warm, after = json.loads(run.stdout)
+    assert all(n > 0 for n in warm)  # every kernel compiled by warm ...
+    assert after == warm  # ... and nothing more by the requests
 
 
 def test_up_sell_price_index_survives_a_state_round_trip(up_sell: UpSell):

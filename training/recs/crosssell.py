@@ -80,8 +80,6 @@ TUNED_CROSS_SELL = CrossSellConfig(measure="confidence", cf=TUNED_ALS)
 
 
 _BOUND_CACHE_SIZE = 100_000  # category sets remembered by `_fallback_bound` (then cleared)
-_NO_FLOATS = np.zeros(0, dtype=np.float64)  # "no CF boost" for the kernels
-_NO_BOOLS = np.zeros(0, dtype=np.bool_)  # "nothing banned" for the kernels
 
 
 def _small_unique(values: np.ndarray) -> np.ndarray:
@@ -324,26 +322,30 @@ class CrossSell:
         ranked = kernels.cross_sell_ranked(
             cand,
             assoc,
-            _NO_FLOATS if aff is None else aff,
+            kernels.NO_FLOATS if aff is None else aff,
             float(self.config.cf_weight),
             self.item_category,
             hit,
-            _NO_BOOLS if banned is None else banned,
+            kernels.NO_BOOLS if banned is None else banned,
             anchors,
         )
         shown = int(np.isfinite(ranked).sum())
         if shown >= k and self._fallback_bound(cats) < 1.0:
-            return kernels.top_allowed(cand, ranked, _NO_BOOLS, k)
+            return kernels.top_allowed(cand, ranked, kernels.NO_BOOLS, k)
         return self._top_with_fallback(anchors, cats, cand, ranked, k, banned)
 
     def warm(self) -> None:
-        """Compile the request path's kernels for this model's arrays (before the first
-        request; a forked worker inherits them)."""
+        """Compile the request path's kernels for this model's array types."""
         self._check()
-        if self.n_items:
-            anchor = np.zeros(1, dtype=np.int64)
-            self._top_for_anchors(anchor, 0, 1, np.zeros(self.n_items, dtype=bool))
-            self._top_for_anchors(anchor, -1, 1, None)
+        a, none = self.assoc, np.zeros(0, dtype=np.int64)
+        cand, assoc = kernels.associated(a.indptr, a.indices, a.data, none)
+        hit = np.zeros(1, dtype=bool)
+        for aff in (kernels.NO_FLOATS, np.zeros(1)):
+            for banned in (kernels.NO_BOOLS, np.zeros(1, dtype=bool)):
+                ranked = kernels.cross_sell_ranked(
+                    cand, assoc, aff, 0.0, self.item_category, hit, banned, none
+                )
+        kernels.top_allowed(cand, ranked, kernels.NO_BOOLS, 1)
 
     def _top_with_fallback(
         self,

@@ -2,12 +2,18 @@
 
 A request scores a few hundred candidate items. In numpy that is some forty small array
 operations, each costing a microsecond or more of call overhead whatever its size; these kernels
-do the same arithmetic in one compiled loop each. They follow the numpy code they replace
-operation for operation (float32 association sums added in anchor order, float64 scores, the
-same tie order), so the answers are the same bits: the request-path tests pin them against dense
-scoring. Compiled code is cached on disk beside this module (``cache=True``); the models'
-``warm`` compiles it for their own arrays ahead of the first request (a forked worker inherits
-it).
+do the same arithmetic in one compiled loop each.
+
+- Cross-sell follows the numpy code it replaced operation for operation (float32 association
+  sums added in anchor order, float64 scores, ties to the lower index): the same bits, pinned
+  against dense scoring (`CrossSell._score`) by the request-path tests.
+- Up-sell's tier fit calls libm's ``exp``, which can differ from numpy's vectorised ``exp`` in
+  the last bit; every up-sell path (request, batch, dense) goes through `up_sell_scores`, so
+  they agree with each other, and the tests pin the ranking against a plain numpy formula.
+
+Kernels compile in each process (about a second in all, no disk cache: an installed package
+may be read-only); the models' ``warm`` compiles them for their own array types when the
+engine loads, before the first request (a forked worker inherits them).
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+NO_FLOATS = np.zeros(0, dtype=np.float64)  # "no CF affinity" for the kernels
+NO_BOOLS = np.zeros(0, dtype=np.bool_)  # "nothing banned" for the kernels
 
-@numba.njit(cache=True, nogil=True)
+
+@numba.njit(nogil=True)
 def associated(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, anchors: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +64,7 @@ def associated(
     return cand[:n], sums[:n]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(nogil=True)
 def cross_sell_ranked(
     cand: np.ndarray,
     assoc: np.ndarray,
@@ -94,7 +103,7 @@ def cross_sell_ranked(
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(nogil=True)
 def up_sell_scores(
     base: np.ndarray,
     tier: np.ndarray,
@@ -119,7 +128,7 @@ def up_sell_scores(
     return s
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(nogil=True)
 def top_allowed(cand: np.ndarray, score: np.ndarray, banned: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` best of ``cand`` (sorted ascending) by ``score``, ties to the lower index,
     skipping non-finite scores and ``banned`` items (empty: none); -1 padded (int32)."""

@@ -44,8 +44,6 @@ from training.recs.scoring import item_popularity
 
 # candidates remembered by `UpSell._anchor_part` over all anchors (~24 bytes each), then cleared
 _ANCHOR_CACHE_ITEMS = 4_000_000
-_NO_FLOATS = np.zeros(0, dtype=np.float64)  # "no CF affinity" for the kernels
-_NO_BOOLS = np.zeros(0, dtype=np.bool_)  # "nothing banned" for the kernels
 
 
 @dataclass(frozen=True)
@@ -199,7 +197,7 @@ class UpSell:
             float(self.customer_tier[customer]),
             float(cfg.tier_weight),
             float(cfg.tier_sd),
-            _NO_FLOATS if aff is None else aff,
+            kernels.NO_FLOATS if aff is None else aff,
             float(cfg.cf_weight),
         )
 
@@ -225,7 +223,7 @@ class UpSell:
     def _top(self, anchor: int, customer: int, k: int, banned: np.ndarray | None) -> np.ndarray:
         """`top_k` of `_rank` (ties to the lower index), scoring only the candidates."""
         cand, s = self._candidate_scores(anchor, customer)
-        return kernels.top_allowed(cand, s, _NO_BOOLS if banned is None else banned, k)
+        return kernels.top_allowed(cand, s, kernels.NO_BOOLS if banned is None else banned, k)
 
     def recommend_for_item(
         self, anchor: int, k: int, *, customer_idx: int = -1, exclude: np.ndarray | None = None
@@ -238,16 +236,15 @@ class UpSell:
         return self._top(anchor, customer_idx, k, banned)
 
     def warm(self) -> None:
-        """Compile the request path's kernels for this model's arrays (before the first
-        request; a forked worker inherits them)."""
+        """Compile the request path's kernels for this model's array types."""
         self._check()
-        for customer in (-1, 0):  # unknown and known customer
-            for anchor in range(min(self.n_items, 50)):  # an anchor with candidates
-                if self.candidates(anchor).size:
-                    banned = np.zeros(self.n_items, dtype=bool)
-                    self.recommend_for_item(anchor, 1, customer_idx=customer, exclude=banned)
-                    self.recommend_for_item(anchor, 1, customer_idx=customer)
-                    break
+        cand = self.candidates(0)[:0] if self.n_items else np.zeros(0, dtype=np.int64)
+        base = np.zeros(0)
+        for aff in (kernels.NO_FLOATS, np.zeros(1)):
+            s = kernels.up_sell_scores(base, self.item_tier[:0], 0.0, 0.0, 1.0, aff, 0.0)
+        for scores in (base, s):
+            for banned in (kernels.NO_BOOLS, np.zeros(1, dtype=bool)):
+                kernels.top_allowed(cand, scores, banned, 1)
 
     def recent_anchors(self, customer: int) -> list[int]:
         """The items `recommend` tries for a customer: most recent purchases first."""
