@@ -39,7 +39,15 @@ from training.bonus.control import is_control
 from training.bonus.rule_book import RuleBook, load_book
 from training.bundle import load_bundle
 from training.campaign import AudienceError, Segments, plan_campaign
-from training.pipeline import CROSS_SELL, IDS, OFFER_BOOK, RECOMMENDED, SEGMENTS, UP_SELL
+from training.pipeline import (
+    CF_FROM,
+    CROSS_SELL,
+    IDS,
+    OFFER_BOOK,
+    RECOMMENDED,
+    SEGMENTS,
+    UP_SELL,
+)
 from training.recs.base import IdMap
 from training.recs.crosssell import CrossSell
 from training.recs.upsell import UpSell
@@ -67,23 +75,6 @@ def _row_lookup(customers: IdMap, table_ids: np.ndarray) -> _SameRows | dict[str
     ):
         return _SameRows(customers)
     return {str(c): i for i, c in enumerate(table_ids)}
-
-
-def _share_identical_cf(cross_sell: CrossSell, up_sell: UpSell) -> None:
-    """Let up-sell use cross-sell's CF model when the two are the same fit.
-
-    Training fits both with the same ALS configuration on the same data, so the factors come
-    out equal; one copy instead of two saves ``customers x factors`` floats (256 MB at 1M
-    customers and 64 factors). Answers are unchanged: the arrays are compared in full first.
-    """
-    a, b = cross_sell.cf, up_sell.cf
-    if a is None or b is None or a is b or a.config != b.config:
-        return
-    if a.n_customers == b.n_customers and all(
-        np.array_equal(getattr(a, name), getattr(b, name))
-        for name in ("user_factors", "item_factors", "popularity", "has_history")
-    ):
-        up_sell.cf = a
 
 
 @dataclass(frozen=True)
@@ -120,7 +111,6 @@ class BundleEngine:
         self.popular = popular  # int32 [K] for cold start
         self.cross_sell = cross_sell
         self.up_sell = up_sell
-        _share_identical_cf(cross_sell, up_sell)
         cross_sell.warm()  # compile the request path now, not on the first request
         up_sell.warm()
         self.segment_table = segments
@@ -147,8 +137,11 @@ class BundleEngine:
         _, rec = bundle.state(RECOMMENDED)
         _, seg = bundle.state(SEGMENTS)
         cross_sell = model_from_state(*bundle.state(CROSS_SELL))
-        up_sell = model_from_state(*bundle.state(UP_SELL))
+        up_params, up_arrays = bundle.state(UP_SELL)
+        up_sell = model_from_state(up_params, up_arrays)
         assert isinstance(cross_sell, CrossSell) and isinstance(up_sell, UpSell)
+        if up_params.get(CF_FROM) == CROSS_SELL:  # one ALS, stored with cross-sell
+            up_sell.cf = cross_sell.cf
         book = load_book(*bundle.state(OFFER_BOOK)) if OFFER_BOOK in bundle.models else None
         return cls(
             version=version,

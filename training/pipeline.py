@@ -35,7 +35,7 @@ from training.evaluation.metrics import DEFAULT_KS
 from training.evaluation.offline import NoWarmCustomersError, evaluate_models
 from training.evaluation.report import dataset_fingerprint, metric_summary, render_report
 from training.evaluation.split import SplitConfig
-from training.recs.als import ALS, TUNED_ALS, ALSConfig
+from training.recs.als import ALS, CF_PREFIX, TUNED_ALS, ALSConfig
 from training.recs.base import Interactions, Recommender, RecsError, build_interactions
 from training.recs.crosssell import TUNED_CROSS_SELL, CrossSell
 from training.recs.ease import EASE
@@ -54,6 +54,7 @@ RECOMMENDER = "recommender"
 RECOMMENDED = "recommended"
 CROSS_SELL = "cross_sell"
 UP_SELL = "up_sell"
+CF_FROM = "cf_from"  # up-sell params: its CF model is the one stored with this model
 POPULAR = "popular"
 IDS = "ids"
 SEGMENTS = "segments"
@@ -184,6 +185,17 @@ def precompute_recommendations(
     return top, cold
 
 
+def _up_sell_state(production: Production) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Up-sell's state; when it shares cross-sell's ALS (`fit_production` fits one), the factors
+    are stored once, with cross-sell, and up-sell names it in ``cf_from``."""
+    params, arrays = production.up_sell.state()
+    cf = production.up_sell.cf
+    if cf is None or cf is not production.cross_sell.cf:
+        return params, arrays
+    params = {k: v for k, v in params.items() if k != "cf"} | {CF_FROM: CROSS_SELL}
+    return params, {k: v for k, v in arrays.items() if not k.startswith(CF_PREFIX)}
+
+
 def save_production_bundle(
     production: Production,
     path: Path,
@@ -193,14 +205,14 @@ def save_production_bundle(
     metrics: dict[str, float],
     book: OfferBook | RuleBook | None = None,
 ) -> Path:
-    """Write the artifact bundle the service loads."""
+    """Write the artifact bundle the service loads (one ALS when up-sell shares cross-sell's)."""
     seg = production.segments
     top, cold = precompute_recommendations(production, config.serve_top_k)
     models: dict[str, tuple[dict[str, Any], dict[str, np.ndarray]]] = {
         RECOMMENDED: ({"k": config.serve_top_k}, {"items": top, "popular": cold}),
         RECOMMENDER: production.recommender.state(),
         CROSS_SELL: production.cross_sell.state(),
-        UP_SELL: production.up_sell.state(),
+        UP_SELL: _up_sell_state(production),
         POPULAR: production.popular.state(),
         IDS: (
             {"as_of": production.data.as_of, "as_of_iso": production.as_of.isoformat()},

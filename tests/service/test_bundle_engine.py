@@ -24,6 +24,19 @@ def _known_customer_and_item(engine: BundleEngine) -> tuple[str, str]:
     return str(engine.customers.ids[row]), str(engine.items.ids[engine.recommended[row, 0]])
 
 
+def test_the_shared_als_is_stored_once_and_shared_again_on_load(
+    tiny_bundle: Path, engine: BundleEngine
+) -> None:
+    from training.bundle import load_bundle
+
+    bundle = load_bundle(tiny_bundle)
+    up_params, up_arrays = bundle.state("up_sell")
+    assert up_params["cf_from"] == "cross_sell"
+    assert not any(name.startswith("cf__") for name in up_arrays)
+    assert any(name.startswith("cf__") for name in bundle.state("cross_sell")[1])
+    assert engine.up_sell.cf is not None and engine.up_sell.cf is engine.cross_sell.cf
+
+
 def test_known_customer_gets_personal_answers_without_cart_items(engine: BundleEngine) -> None:
     customer, top_item = _known_customer_and_item(engine)
     answer = engine.get_offers(
