@@ -5,8 +5,8 @@ Two engines on the same server stack:
 - ``none``: no engine loaded; ``Ping`` (an echo) is the transport ceiling.
 - ``bundle_1m``: the real `BundleEngine` over a 1M customers x 100k items model: random but
   realistic purchases (power-law items and customers, baskets with companion items, ~10M
-  customer-item pairs), the real CrossSell and UpSell models fitted on them (each with its
-  ALS), random top-100 recommendation lists, segments, and an offer book of 1M x 40 options.
+  customer-item pairs), the real CrossSell and UpSell models fitted on them (sharing one
+  ALS, as training fits them), random top-100 recommendation lists, segments, and an offer book of 1M x 40 options.
   Building it takes a few minutes, so the built engine is cached under ``$OFFERS_BENCH_CACHE``
   (default ``/tmp/offer-engine-bench/service_1m``) and reused while this file is unchanged
   in its world parameters.
@@ -51,6 +51,7 @@ from service.metrics import percentile
 from service.workers import serve_processes
 from training.bonus.book import OfferBook
 from training.campaign import Segments
+from training.pipeline import up_sell_from_state, up_sell_state
 from training.recs.base import IdMap, Interactions
 from training.recs.crosssell import TUNED_CROSS_SELL, CrossSell
 from training.recs.upsell import TUNED_UP_SELL, UpSell
@@ -69,7 +70,7 @@ BASKET_P = 0.3  # basket size ~ geometric(p): mean 1/p items
 COMPANION_SHARE = 0.4  # share of basket items drawn from the first item's companions
 TOP_K = 100
 SEED = 11
-WORLD_VERSION = 1  # bump when the generator changes: invalidates the cache
+WORLD_VERSION = 2  # bump when the generator or the cache layout changes: rebuilds the cache
 AS_OF_DAY = 19_365.0  # epoch day (2023-01-08), one year of history before it
 CACHE = Path(os.environ.get("OFFERS_BENCH_CACHE", "/tmp/offer-engine-bench/service_1m"))
 
@@ -234,8 +235,11 @@ def _save(path: Path, engine: BundleEngine, seconds: dict[str, float]) -> None:
         "popular": engine.popular,
     }
     params: dict[str, Any] = {"world_version": WORLD_VERSION, "seconds": seconds}
-    for name, model in (("cross_sell", engine.cross_sell), ("up_sell", engine.up_sell)):
-        p, a = model.state()
+    states = {  # the shared ALS stored once, as in a bundle
+        "cross_sell": engine.cross_sell.state(),
+        "up_sell": up_sell_state(engine.up_sell, engine.cross_sell),
+    }
+    for name, (p, a) in states.items():
         params[name] = p
         arrays.update({f"{name}__{k}": v for k, v in a.items()})
     assert engine.book is not None
@@ -276,14 +280,15 @@ def _load(path: Path) -> tuple[BundleEngine, dict[str, Any]] | None:
         return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     ids = customer_ids()
+    cross_sell = CrossSell.from_state(params["cross_sell"], sub("cross_sell__"))
     engine = BundleEngine(
         version="bench",
         customers=IdMap(ids),
         items=IdMap(item_ids()),
         recommended=arrays["recommended"],
         popular=arrays["popular"],
-        cross_sell=CrossSell.from_state(params["cross_sell"], sub("cross_sell__")),
-        up_sell=UpSell.from_state(params["up_sell"], sub("up_sell__")),
+        cross_sell=cross_sell,
+        up_sell=up_sell_from_state(params["up_sell"], sub("up_sell__"), cross_sell),
         segments=Segments(customer_ids=ids, **sub("seg__")),
         as_of=datetime(2023, 1, 8),
         book=OfferBook.from_state(params["book"], sub("book__")),
@@ -307,10 +312,13 @@ def build_engine(cache: Path = CACHE) -> BundleEngine:
     seconds["interactions"] = time.perf_counter() - t
     print(f"interactions: {data.matrix.nnz} pairs, {data.baskets.nnz} basket lines", flush=True)
     cross_sell, up_sell = CrossSell(TUNED_CROSS_SELL), UpSell(TUNED_UP_SELL)
-    for name, model in (("cross_sell_fit", cross_sell), ("up_sell_fit", up_sell)):
-        t = time.perf_counter()
-        model.fit(data)
-        seconds[name] = time.perf_counter() - t
+    t = time.perf_counter()
+    cross_sell.fit(data)
+    seconds["cross_sell_fit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    up_sell.fit(data, cf=cross_sell.cf)  # one ALS for both, as `fit_production` fits them
+    seconds["up_sell_fit"] = time.perf_counter() - t
+    for name in ("cross_sell_fit", "up_sell_fit"):
         print(f"build {name}: {seconds[name]:.1f} s", flush=True)
     t = time.perf_counter()
     ids = customer_ids()

@@ -40,13 +40,13 @@ from training.bonus.rule_book import RuleBook, load_book
 from training.bundle import load_bundle
 from training.campaign import AudienceError, Segments, plan_campaign
 from training.pipeline import (
-    CF_FROM,
     CROSS_SELL,
     IDS,
     OFFER_BOOK,
     RECOMMENDED,
     SEGMENTS,
     UP_SELL,
+    up_sell_from_state,
 )
 from training.recs.base import IdMap
 from training.recs.crosssell import CrossSell
@@ -137,11 +137,8 @@ class BundleEngine:
         _, rec = bundle.state(RECOMMENDED)
         _, seg = bundle.state(SEGMENTS)
         cross_sell = model_from_state(*bundle.state(CROSS_SELL))
-        up_params, up_arrays = bundle.state(UP_SELL)
-        up_sell = model_from_state(up_params, up_arrays)
-        assert isinstance(cross_sell, CrossSell) and isinstance(up_sell, UpSell)
-        if up_params.get(CF_FROM) == CROSS_SELL:  # one ALS, stored with cross-sell
-            up_sell.cf = cross_sell.cf
+        assert isinstance(cross_sell, CrossSell)
+        up_sell = up_sell_from_state(*bundle.state(UP_SELL), cross_sell)
         book = load_book(*bundle.state(OFFER_BOOK)) if OFFER_BOOK in bundle.models else None
         return cls(
             version=version,

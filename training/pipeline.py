@@ -185,15 +185,26 @@ def precompute_recommendations(
     return top, cold
 
 
-def _up_sell_state(production: Production) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def up_sell_state(
+    up_sell: UpSell, cross_sell: CrossSell
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Up-sell's state; when it shares cross-sell's ALS (`fit_production` fits one), the factors
     are stored once, with cross-sell, and up-sell names it in ``cf_from``."""
-    params, arrays = production.up_sell.state()
-    cf = production.up_sell.cf
-    if cf is None or cf is not production.cross_sell.cf:
+    params, arrays = up_sell.state()
+    if up_sell.cf is None or up_sell.cf is not cross_sell.cf:
         return params, arrays
     params = {k: v for k, v in params.items() if k != "cf"} | {CF_FROM: CROSS_SELL}
     return params, {k: v for k, v in arrays.items() if not k.startswith(CF_PREFIX)}
+
+
+def up_sell_from_state(
+    params: dict[str, Any], arrays: dict[str, np.ndarray], cross_sell: CrossSell
+) -> UpSell:
+    """Inverse of `up_sell_state`: up-sell, sharing cross-sell's ALS when it was stored so."""
+    up_sell = UpSell.from_state(params, arrays)
+    if params.get(CF_FROM) == CROSS_SELL:
+        up_sell.cf = cross_sell.cf
+    return up_sell
 
 
 def save_production_bundle(
@@ -212,7 +223,7 @@ def save_production_bundle(
         RECOMMENDED: ({"k": config.serve_top_k}, {"items": top, "popular": cold}),
         RECOMMENDER: production.recommender.state(),
         CROSS_SELL: production.cross_sell.state(),
-        UP_SELL: _up_sell_state(production),
+        UP_SELL: up_sell_state(production.up_sell, production.cross_sell),
         POPULAR: production.popular.state(),
         IDS: (
             {"as_of": production.data.as_of, "as_of_iso": production.as_of.isoformat()},
