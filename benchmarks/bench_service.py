@@ -6,8 +6,9 @@ Two engines on the same server stack:
 - ``bundle_1m``: the real `BundleEngine` over a 1M customers x 100k items model: random but
   realistic purchases (power-law items and customers, baskets with companion items, ~10M
   customer-item pairs), the real CrossSell and UpSell models fitted on them (sharing one
-  ALS, as training fits them), random top-100 recommendation lists, segments, and an offer book of 1M x 40 options.
-  Building it takes a few minutes, so the built engine is cached under ``$OFFERS_BENCH_CACHE``
+  ALS, as training fits them), random top-100 recommendation lists, segments, and an offer
+  book of 1M x 40 options. Building it takes a few minutes (in a spawned process), so the
+  built engine is cached under ``$OFFERS_BENCH_CACHE``
   (default ``/tmp/offer-engine-bench/service_1m``) and reused while this file is unchanged
   in its world parameters.
 
@@ -297,15 +298,31 @@ def _load(path: Path) -> tuple[BundleEngine, dict[str, Any]] | None:
 
 
 def build_engine(cache: Path = CACHE) -> BundleEngine:
-    """The 1M x 100k engine (from the cache when built before); prints build figures."""
+    """The 1M x 100k engine, always loaded from the cache (built first when missing); prints
+    build figures.
+
+    The cache is built in a spawned process: building runs polars and ALS thread pools, and a
+    process that has started them must not fork the servers (a forked child inherits the pools'
+    locks but not their threads, and its first parallel polars call hangs)."""
+    if _load(cache) is None:
+        builder = mp.get_context("spawn").Process(target=_build_cache, args=(cache,))
+        builder.start()
+        builder.join()
+        if builder.exitcode != 0:
+            raise RuntimeError(f"building the engine cache failed (exit {builder.exitcode})")
     started = time.perf_counter()
     loaded = _load(cache)
-    if loaded is not None:
-        engine, params = loaded
-        for k, v in params["seconds"].items():
-            print(f"build {k} (cached run): {v:.1f} s")
-        print(f"engine load from cache: {time.perf_counter() - started:.1f} s", flush=True)
-        return engine
+    if loaded is None:
+        raise RuntimeError(f"the engine cache at {cache} was not written")
+    engine, params = loaded
+    for k, v in params["seconds"].items():
+        print(f"build {k} (cached run): {v:.1f} s")
+    print(f"engine load from cache: {time.perf_counter() - started:.1f} s", flush=True)
+    return engine
+
+
+def _build_cache(cache: Path) -> None:
+    """Child process: build the engine and write it to ``cache``."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     data = build_interactions()
@@ -340,7 +357,6 @@ def build_engine(cache: Path = CACHE) -> BundleEngine:
     t = time.perf_counter()
     _save(cache, engine, seconds)
     print(f"engine cached to {cache}: {time.perf_counter() - t:.1f} s", flush=True)
-    return engine
 
 
 # the benchmark ------------------------------------------------------------------------------
