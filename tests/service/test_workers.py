@@ -98,18 +98,29 @@ def _channel(port: int) -> grpc.Channel:
     )
 
 
+_RACED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+
+
 def _ask(port: int, customer: str = "c1") -> pb.GetOffersResponse:
-    """GetOffers as a well-behaved client sends it: waiting for a connection (a connection
-    racing a worker that is being replaced can be reset by the kernel before any request)."""
-    with _channel(port) as channel:
-        reply: pb.GetOffersResponse = pb_grpc.OfferServiceStub(channel).GetOffers(  # type: ignore[no-untyped-call]
-            pb.GetOffersRequest(
-                customer_id=customer, context=pb.OfferContext(channel=pb.CHANNEL_WEB)
-            ),
-            timeout=5,
-            wait_for_ready=True,
-        )
-        return reply
+    """GetOffers as a well-behaved client sends it (README, "processes"): waiting for a
+    connection, and retrying once when a new connection raced a worker that was being replaced
+    (the kernel resets it, or the stopping worker cancels the call it had not started)."""
+    for attempt in (1, 2):
+        with _channel(port) as channel:
+            try:
+                reply: pb.GetOffersResponse = pb_grpc.OfferServiceStub(channel).GetOffers(  # type: ignore[no-untyped-call]
+                    pb.GetOffersRequest(
+                        customer_id=customer, context=pb.OfferContext(channel=pb.CHANNEL_WEB)
+                    ),
+                    timeout=5,
+                    wait_for_ready=True,
+                )
+            except grpc.RpcError as err:
+                if attempt == 2 or err.code() not in _RACED:  # type: ignore[attr-defined]
+                    raise
+                continue
+            return reply
+    raise AssertionError("unreachable")
 
 
 def _wait_serving(port: int, timeout: float = 60.0) -> None:
