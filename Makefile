@@ -77,7 +77,7 @@ serve-check: install
 		--wait 120; rc=$$?; kill $$(cat $(DEMO)/serve.pid); wait; exit $$rc
 
 demo: data validate features train campaign report serve-check  ## the main job end to end on synthetic data
-	@echo "demo done: data, features, report and model bundle under $(DEMO); MLflow in mlflow.db"
+	@echo "demo done: data, features, report and model bundle under $(DEMO); MLflow in $(or $(OFFERS_HOME),$(CURDIR))/mlflow.db unless MLFLOW_TRACKING_URI is set"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -27,6 +27,7 @@ from features.columns import Col
 from features.config import FeatureConfig
 from features.names import Feat
 from features.orders import DAY, customer_totals, purchase_days
+from features.reductions import stable_mean, stable_std
 
 _START = "_start_day"
 _GAP = "_gap_days"
@@ -61,8 +62,8 @@ def activity(
         .group_by(Col.CUSTOMER)
         .agg(
             day.min().alias(_START),
-            pl.col(_GAP).mean().alias(Feat.INTERVAL_MEAN_DAYS),
-            pl.col(_GAP).std().alias(Feat.INTERVAL_STD_DAYS),
+            stable_mean(pl.col(_GAP)).alias(Feat.INTERVAL_MEAN_DAYS),
+            stable_std(pl.col(_GAP)).alias(Feat.INTERVAL_STD_DAYS),
         )
     )
     if customers is not None and Col.REGISTERED_AT in customers.collect_schema():

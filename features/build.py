@@ -48,6 +48,7 @@ from features.preferences import (
     price_tier,
     top_categories,
 )
+from features.reductions import stable_sum
 from features.rfm import NO_PURCHASE as RFM_FILL
 from features.rfm import rfm
 
@@ -205,7 +206,7 @@ def purchase_labels(
         .group_by(Col.CUSTOMER)
         .agg(
             (pl.col(Col.QUANTITY) > 0).any().alias(Feat.BOUGHT),
-            pl.col(Col.AMOUNT).sum().alias(Feat.SPEND),
+            stable_sum(pl.col(Col.AMOUNT)).alias(Feat.SPEND),
         )
     )
     if population is None:

@@ -40,6 +40,7 @@ from features.orders import (
     SOLD_LINES,
     customer_totals,
 )
+from features.reductions import stable_mean, stable_sum
 
 NO_PURCHASE: dict[str, Any] = {
     Feat.SPEND_RECENT: 0.0,
@@ -71,7 +72,7 @@ def checks(orders: pl.LazyFrame, *, as_of: datetime, config: FeatureConfig) -> p
         before.filter(pl.col(IS_PURCHASE))
         .group_by(Col.CUSTOMER)
         .agg(
-            check.mean().alias(Feat.CHECK_MEAN),
+            stable_mean(check).alias(Feat.CHECK_MEAN),
             check.median().alias(Feat.CHECK_MEDIAN),
             *(
                 check.quantile(q, "linear").alias(Feat.check_quantile(q))
@@ -87,7 +88,7 @@ def checks(orders: pl.LazyFrame, *, as_of: datetime, config: FeatureConfig) -> p
             pl.when(ts < as_of - window).then(net).otherwise(0.0).alias(Feat.SPEND_PRIOR),
         )
         .group_by(Col.CUSTOMER)
-        .agg(pl.col(Feat.SPEND_RECENT, Feat.SPEND_PRIOR).sum())
+        .agg(stable_sum(pl.col(c)) for c in (Feat.SPEND_RECENT, Feat.SPEND_PRIOR))
     )
     recent = pl.col(Feat.SPEND_RECENT).clip(lower_bound=0.0)
     prior = pl.col(Feat.SPEND_PRIOR).clip(lower_bound=0.0)

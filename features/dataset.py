@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from features.consent import ConsentConfig, MappedConsent, map_consent
 from features.contract import DTYPES, TABLES, Kind, Table
 
 
@@ -92,7 +93,11 @@ def coerce(lf: pl.LazyFrame, table: Table) -> pl.LazyFrame:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset folder with its tables as lazy frames in contract dtypes (None when absent)."""
+    """A dataset folder with its tables as lazy frames in contract dtypes (None when absent).
+
+    ``consent_mapping`` lists the consent columns of ``customers`` that were renamed or parsed
+    to the contract's flags on loading (`features.consent`), for reports and metrics.
+    """
 
     root: Path
     transactions: pl.LazyFrame | None
@@ -100,6 +105,7 @@ class Dataset:
     customers: pl.LazyFrame | None
     offers: pl.LazyFrame | None
     bonus_ledger: pl.LazyFrame | None
+    consent_mapping: tuple[MappedConsent, ...] = ()
 
     def require(self, table: str, purpose: str) -> pl.LazyFrame:
         """The table, or a `DatasetError` saying that ``purpose`` needs it."""
@@ -117,21 +123,28 @@ class Dataset:
         return [name for name in TABLES if getattr(self, name) is not None]
 
 
-def load_dataset(root: Path | str) -> Dataset:
-    """Open a dataset folder lazily; each present table is coerced to the contract dtypes."""
+def load_dataset(root: Path | str, *, consent: ConsentConfig | None = None) -> Dataset:
+    """Open a dataset folder lazily; each present table is coerced to the contract dtypes.
+
+    The consent columns of ``customers`` are found and parsed as ``consent`` says (default:
+    the usual spellings, see `features.consent`); an unreadable value is a `ConsentError`.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
     frames: dict[str, pl.LazyFrame | None] = {}
+    mapping: tuple[MappedConsent, ...] = ()
     for name, table in TABLES.items():
         raw = scan_raw(root, name)
+        if raw is not None and name == "customers":
+            raw, mapping = map_consent(raw, consent)
         frames[name] = None if raw is None else coerce(raw, table)
     if all(v is None for v in frames.values()):
         raise DatasetError(
             f"{root}: no contract table found (expected some of "
             f"{', '.join(n + '.parquet' for n in TABLES)})"
         )
-    return Dataset(root=root, **frames)
+    return Dataset(root=root, **frames, consent_mapping=mapping)
 
 
 @contextmanager

@@ -32,6 +32,7 @@ import polars as pl
 from features.columns import Col
 from features.config import FeatureConfig
 from features.names import Feat
+from features.reductions import stable_sum
 
 _ACCRUED = "_accrued"
 _TAKEN = "_taken"
@@ -40,7 +41,7 @@ _TAKEN = "_taken"
 def _expiring_by(t: datetime) -> pl.Expr:
     """Points accrued that expire at or before ``t``."""
     points, expires = pl.col(Col.POINTS), pl.col(Col.EXPIRES_AT)
-    return points.filter((points > 0) & (expires <= t)).sum()
+    return stable_sum(points.filter((points > 0) & (expires <= t)))
 
 
 def bonus_state(ledger: pl.LazyFrame, *, as_of: datetime, config: FeatureConfig) -> pl.LazyFrame:
@@ -53,8 +54,8 @@ def bonus_state(ledger: pl.LazyFrame, *, as_of: datetime, config: FeatureConfig)
     windows = config.expiry_windows_days if has_expiry else ()
     cutoffs = [as_of, *(as_of + timedelta(days=d) for d in windows)]
     aggs = [
-        points.filter(points > 0).sum().alias(_ACCRUED),
-        (-points.filter(points < 0).sum()).alias(_TAKEN),
+        stable_sum(points.filter(points > 0)).alias(_ACCRUED),
+        (-stable_sum(points.filter(points < 0))).alias(_TAKEN),
     ]
     if has_expiry:
         aggs += [_expiring_by(t).alias(f"_a{i}") for i, t in enumerate(cutoffs)]

@@ -24,6 +24,7 @@ import polars as pl
 
 from features.columns import Col
 from features.names import Feat
+from features.reductions import stable_sum
 
 # internal column names of the helper frames (never part of the output)
 SALES = "_sales"
@@ -69,7 +70,8 @@ def orders_before(tx: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
         .group_by(Col.CUSTOMER, Col.ORDER)
         .agg(
             pl.col(Col.TS).min(),
-            pl.col(SALES, RETURNED, NET, SOLD_LINES, RETURNED_LINES).sum(),
+            *(stable_sum(pl.col(c)) for c in (SALES, RETURNED, NET)),
+            pl.col(SOLD_LINES, RETURNED_LINES).sum(),
         )
         .with_columns((pl.col(SOLD_LINES) > 0).alias(IS_PURCHASE))
     )
@@ -94,8 +96,9 @@ def customer_totals(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
         .agg(
             purchase.sum().cast(pl.Int32).alias(Feat.FREQUENCY),
             pl.when(purchase).then(pl.col(Col.TS)).max().alias(LAST_TS),
-            pl.col(NET).sum().alias(Feat.MONETARY),
-            pl.col(SALES, RETURNED, SOLD_LINES, RETURNED_LINES).sum(),
+            stable_sum(pl.col(NET)).alias(Feat.MONETARY),
+            *(stable_sum(pl.col(c)) for c in (SALES, RETURNED)),
+            pl.col(SOLD_LINES, RETURNED_LINES).sum(),
         )
         .with_columns(whole_days_since(pl.col(LAST_TS), as_of).alias(Feat.RECENCY_DAYS))
     )

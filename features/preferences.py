@@ -25,6 +25,7 @@ import polars as pl
 from features.columns import Col
 from features.names import Feat
 from features.orders import lines_before
+from features.reductions import stable_sum
 
 _SOLD = "_sold"
 _UNIT = "_unit_price"
@@ -96,8 +97,8 @@ def category_sales(tx: pl.LazyFrame, *, as_of: datetime, items: pl.LazyFrame) ->
         lines.join(pairs, on=[Col.ITEM, _UNIT], how="inner")
         .group_by(Col.CUSTOMER, Col.CATEGORY)
         .agg(
-            pl.col(Col.AMOUNT).sum().alias(_SOLD),
-            pl.col(_PCT).sum().alias(_PCT_SUM),
+            stable_sum(pl.col(Col.AMOUNT)).alias(_SOLD),
+            stable_sum(pl.col(_PCT)).alias(_PCT_SUM),
             pl.len().alias(_LINES),
         )
     )
@@ -141,10 +142,10 @@ def category_preferences(sales: pl.LazyFrame, *, categories: Sequence[str]) -> p
             # ties for the top go to the alphabetically first category
             category.filter(sold == sold.max()).min().alias(Feat.TOP_CATEGORY),
             sold.max().alias("_top"),
-            sold.sum().alias("_total"),
+            stable_sum(sold).alias("_total"),
             pl.len().cast(pl.Int32).alias(Feat.N_CATEGORIES),
-            pl.col(_SLNS).sum(),
-            pl.col(names).sum(),
+            stable_sum(pl.col(_SLNS)),
+            pl.col(names).sum(),  # one non-zero term per customer: exact in any order
         )
         .select(
             Col.CUSTOMER,
@@ -166,5 +167,5 @@ def price_tier(sales: pl.LazyFrame) -> pl.LazyFrame:
     ``sales`` is the frame of `category_sales` (already cut at ``as_of``).
     """
     return sales.group_by(Col.CUSTOMER).agg(
-        (pl.col(_PCT_SUM).sum() / pl.col(_LINES).sum()).alias(Feat.PRICE_TIER)
+        (stable_sum(pl.col(_PCT_SUM)) / pl.col(_LINES).sum()).alias(Feat.PRICE_TIER)
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from features.columns import Col
+from features.consent import ConsentConfig, ConsentError, map_consent
 from features.contract import DTYPES, TABLES, Kind, Table
 from features.dataset import coerce_expr, scan_raw, table_path
 
@@ -123,8 +124,11 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def validate_dataset(root: Path | str) -> ValidationReport:
-    """Check every contract table present in ``root``; see the module docstring."""
+def validate_dataset(root: Path | str, *, consent: ConsentConfig | None = None) -> ValidationReport:
+    """Check every contract table present in ``root``; see the module docstring.
+
+    Consent columns of ``customers`` are mapped as loading maps them (`features.consent`).
+    """
     root = Path(root)
     report = ValidationReport(root=root)
     if not root.is_dir():
@@ -137,6 +141,14 @@ def validate_dataset(root: Path | str) -> ValidationReport:
             continue
         path = table_path(root, name)
         report.files[name] = path.name if path is not None else name
+        if name == "customers":
+            try:
+                raw, mapped = map_consent(raw, consent)
+            except ConsentError as exc:
+                report.problems.append(Problem("error", report.file(name), exc.column, str(exc)))
+            else:
+                if mapped:
+                    report.facts["consent columns"] = ", ".join(m.format() for m in mapped)
         checked = _check_table(raw, table, report.file(name), report)
         if checked is not None:
             present[name] = checked

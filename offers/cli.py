@@ -13,9 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from features.progress import configure_logging
 from offers.env import quiet_third_party
+
+if TYPE_CHECKING:
+    from features.consent import ConsentConfig
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -48,12 +52,51 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def consent_columns_arg(text: str) -> dict[str, str]:
+    """``email=newsletter,sms=sms_ok`` -> {"consent_email": "newsletter", "consent_sms": ...}."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        flag, sep, column = (s.strip() for s in part.partition("="))
+        flag = flag if flag.startswith("consent_") else f"consent_{flag}"
+        if not sep or not column or flag not in ("consent_email", "consent_push", "consent_sms"):
+            raise argparse.ArgumentTypeError(
+                f"expected CHANNEL=COLUMN with CHANNEL email, push or sms, got {part!r}"
+            )
+        out[flag] = column
+    return out
+
+
+def add_consent_option(p: argparse.ArgumentParser) -> None:
+    """``--consent-columns``: which customers columns hold consent, when not the usual names."""
+    p.add_argument(
+        "--consent-columns",
+        type=consent_columns_arg,
+        default={},
+        metavar="CHANNEL=COLUMN[,...]",
+        help="customers columns holding consent, e.g. email=newsletter,sms=sms_ok (default: "
+        "consent_email, email_opt_in, email_consent, email, ... recognised by name)",
+    )
+
+
+def consent_config(args: argparse.Namespace) -> ConsentConfig:
+    """The consent mapping the arguments ask for."""
+    from features.consent import ConsentConfig
+
+    return ConsentConfig(columns=getattr(args, "consent_columns", {}))
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate the synthetic retail world with its ground truth."""
     from synth.config import WorldConfig
     from synth.world import generate
 
-    config = WorldConfig(customers=args.customers, items=args.items, days=args.days, seed=args.seed)
+    config = WorldConfig(
+        customers=args.customers,
+        items=args.items,
+        days=args.days,
+        seed=args.seed,
+        response_family=args.response,
+    )
     if args.start:
         config = dataclasses.replace(config, start=date.fromisoformat(args.start))
     summary = generate(config, Path(args.out))
@@ -65,7 +108,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Check a dataset folder against the contract; non-zero exit when invalid."""
     from features.validate import validate_dataset
 
-    report = validate_dataset(Path(args.data))
+    report = validate_dataset(Path(args.data), consent=consent_config(args))
     print(report.format())
     return 0 if report.ok else 1
 
@@ -91,7 +134,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     from features.dataset import load_dataset, write_table_atomic
     from features.progress import stage
 
-    ds = load_dataset(args.data)
+    ds = load_dataset(args.data, consent=consent_config(args))
     config = FeatureConfig()
     as_of = args.as_of or default_as_of(ds)
     with stage(f"features as of {as_of:%Y-%m-%d}") as s:
@@ -126,10 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=positive_int, default=365)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--start", help="first day of the history, YYYY-MM-DD")
+    p.add_argument(
+        "--response",
+        choices=("curve", "archetypes"),
+        default="curve",
+        help="response family of the offer history and its ground truth (default: curve)",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("validate", help="check a dataset folder against the data contract")
     p.add_argument("data", help="dataset folder")
+    add_consent_option(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("import", help="convert a public dataset into the data contract")
@@ -137,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         "name",
         help="uci_online_retail, dunnhumby_complete_journey, groceries_arules, hillstrom_email",
     )
-    p.add_argument("--src", required=True, help="the dataset's folder, e.g. ../shared/data/NAME")
+    p.add_argument(
+        "--src",
+        required=True,
+        help="the dataset's folder, e.g. ../shared/data/NAME (uci_online_retail: also the "
+        "downloaded .xlsx/.csv/.parquet file)",
+    )
     p.add_argument("--out", required=True, help="dataset folder to write")
     p.set_defaults(func=cmd_import)
 
@@ -146,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=as_of_arg, help="cutoff (default: day after the last purchase)")
     p.add_argument("--horizon", type=positive_int, help="also add purchase labels for N days")
     p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    add_consent_option(p)
     p.set_defaults(func=cmd_features)
 
     from offers.campaign_commands import add_campaign_parser

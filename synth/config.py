@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+# response families of the offer history and its ground truth (see `synth.response` for
+# ``curve``, `synth.archetypes` for ``archetypes``)
+RESPONSE_FAMILIES = ("curve", "archetypes")
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -13,6 +17,14 @@ class WorldConfig:
     ``customers``, ``items``, ``days`` and ``seed`` are the main knobs; the rest have defaults
     that give a realistic mid-size retailer. ``chunk_customers`` bounds memory: customers are
     generated and written in chunks of that size (changing it changes the random draws).
+
+    ``response_family`` chooses how customers respond to offers: ``curve`` (the default, the
+    functional form our bonus model assumes) or ``archetypes`` (latent uplift archetypes with
+    effects on the log-odds, see `synth.archetypes`). Both families give the same customers and
+    organic purchases for a seed; they differ in the offer history and its ground truth. Under
+    ``archetypes`` the history is a shop's randomised test: a campaign every ~60 days (unless
+    ``campaigns`` is set), each arm a (mechanic, bonus level) of `synth.archetypes.ARMS`, so
+    ``bonus_grid`` applies to the ``curve`` family only.
     """
 
     customers: int
@@ -31,6 +43,7 @@ class WorldConfig:
     points_expiry_days: int = 180
     offer_points_expiry_days: int = 30
     return_scale: float = 1.0  # multiplies every category's return rate
+    response_family: str = "curve"  # one of RESPONSE_FAMILIES
 
     def __post_init__(self) -> None:
         _at_least("customers", self.customers, 1)
@@ -71,12 +84,19 @@ class WorldConfig:
             raise ValueError(f"accrual_rate: expected a value in [0, 1), got {self.accrual_rate}")
         if self.return_scale < 0:
             raise ValueError(f"return_scale: expected >= 0, got {self.return_scale}")
+        if self.response_family not in RESPONSE_FAMILIES:
+            raise ValueError(
+                f"response_family: expected one of {RESPONSE_FAMILIES}, "
+                f"got {self.response_family!r}"
+            )
 
     @property
     def n_campaigns(self) -> int:
         """The number of campaigns in the offer history."""
         if self.campaigns is not None:
             return self.campaigns
+        if self.response_family == "archetypes":
+            return max(3, self.days // 60)
         return max(3, self.days // 30)
 
 

@@ -17,6 +17,7 @@ from synth.response import (
     STILL_ACTIVE,
     TYPE_CODE,
     UP_SELL_TIER_SHIFT,
+    ResponseModel,
     ResponseParams,
     baseline_probability,
 )
@@ -418,10 +419,14 @@ def _response_params(
     )
 
 
-def truth_frame(pop: Population) -> pl.DataFrame:
-    """Ground truth per customer: lifecycle, latent traits and every response parameter."""
-    columns: dict[str, np.ndarray | pl.Series] = dict(pop.response.frame_columns())
-    columns["group"] = names_of(GROUPS, pop.response.group)
+def truth_frame(pop: Population, model: ResponseModel | None = None) -> pl.DataFrame:
+    """Ground truth per customer: lifecycle, latent traits and every response parameter.
+
+    ``model`` is the response family's truth (default: the population's ``curve`` one).
+    """
+    model = pop.response if model is None else model
+    columns: dict[str, np.ndarray | pl.Series] = dict(model.frame_columns())
+    columns["group"] = names_of(GROUPS, model.group)
     df = pl.DataFrame(
         {
             Col.CUSTOMER: pop.ids,

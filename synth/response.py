@@ -20,6 +20,9 @@ order of ``1 + Poisson(basket_lambda * BASKET_MULT[type])`` lines, each line one
 active item drawn by (category ~ taste, tier ~ tier preference, item ~ popularity); up_sell
 shifts the tier preference upward. `ResponseTruth.expected_margin` is the exact mean margin of
 that order.
+
+This is the ``curve`` response family (the default). `synth.archetypes` is the second family;
+`ResponseTruth` answers for either, through the `ResponseModel` interface both implement.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import json
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import polars as pl
@@ -57,6 +60,43 @@ GROUPS = ("persuadable", "sure_thing", "lost_cause", "do_not_disturb")
 DND = GROUPS.index("do_not_disturb")
 
 
+class ResponseModel(Protocol):
+    """A response family's per-customer truth: what `ResponseTruth` and the history draw on."""
+
+    family: ClassVar[str]
+    up_sell_shifts_tiers: ClassVar[bool]  # an up_sell conversion draws from shifted tiers
+
+    @property
+    def group(self) -> np.ndarray:
+        """Response group of each customer (index into GROUPS)."""
+        ...
+
+    def probability(
+        self,
+        idx: np.ndarray,
+        type_code: np.ndarray,
+        bonus: np.ndarray,
+        day: np.ndarray,
+        *,
+        window: int,
+        start: date,
+    ) -> np.ndarray:
+        """Exact conversion probability within the window; all inputs broadcast."""
+        ...
+
+    def order(self, idx: np.ndarray, type_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected (amount, margin) of a conversion order."""
+        ...
+
+    def lines_mean(self, idx: np.ndarray, type_code: np.ndarray) -> np.ndarray:
+        """Expected number of lines in a conversion order (``1 + Poisson`` of one less)."""
+        ...
+
+    def frame_columns(self) -> dict[str, np.ndarray]:
+        """Flat columns for the ground-truth customers table."""
+        ...
+
+
 def fit_column(offer_type: str) -> str:
     """Ground-truth column holding the static fit of ``offer_type``."""
     return f"fit_{offer_type}"
@@ -83,6 +123,30 @@ class ResponseParams:
     line_amount: np.ndarray
     line_amount_up: np.ndarray
     fit: np.ndarray  # (customers, len(OFFER_TYPES)); column 0 (none) is 0
+
+    family: ClassVar[str] = "curve"
+    up_sell_shifts_tiers: ClassVar[bool] = True
+
+    def probability(
+        self,
+        idx: np.ndarray,
+        type_code: np.ndarray,
+        bonus: np.ndarray,
+        day: np.ndarray,
+        *,
+        window: int,
+        start: date,
+    ) -> np.ndarray:
+        """`response_probability` of these parameters."""
+        return response_probability(self, idx, type_code, bonus, day, window=window, start=start)
+
+    def order(self, idx: np.ndarray, type_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`expected_order` of these parameters."""
+        return expected_order(self, idx, type_code)
+
+    def lines_mean(self, idx: np.ndarray, type_code: np.ndarray) -> np.ndarray:
+        """`basket_lines_mean` of these parameters."""
+        return basket_lines_mean(self, idx, type_code)
 
     def frame_columns(self) -> dict[str, np.ndarray]:
         """Flat columns for the ground-truth table (fit split per offer type)."""
@@ -205,13 +269,18 @@ TimeLike = date | datetime | np.ndarray | pl.Series | None
 
 
 class ResponseTruth:
-    """The ground truth of a generated world, answering "what would this customer do?"."""
+    """The ground truth of a generated world, answering "what would this customer do?".
+
+    The same interface for every response family (``meta["response_family"]``; worlds written
+    before there were families are ``curve``).
+    """
 
     def __init__(
-        self, params: ResponseParams, customer_ids: np.ndarray, meta: dict[str, Any]
+        self, params: ResponseModel, customer_ids: np.ndarray, meta: dict[str, Any]
     ) -> None:
         self.params = params
         self.meta = meta
+        self.family = params.family
         self.start = date.fromisoformat(meta["start"])
         self.days = int(meta["days"])
         self.window = int(meta["offer_window_days"])
@@ -232,7 +301,7 @@ class ResponseTruth:
         df = pl.scan_parquet(pattern).collect()
         df = df.sort(pl.col(Col.CUSTOMER).cast(pl.Int64))
         ids = df[Col.CUSTOMER].cast(pl.Int64).to_numpy()
-        return cls(ResponseParams.from_frame(df), ids, meta)
+        return cls(_model_from_frame(meta.get("response_family", "curve"), df), ids, meta)
 
     @property
     def customer_ids(self) -> np.ndarray:
@@ -295,8 +364,7 @@ class ResponseTruth:
         bonus_arr = np.broadcast_to(np.asarray(bonus, dtype=float), (n,))
         if np.any(bonus_arr < 0):
             raise ValueError("bonus: must be >= 0")
-        return response_probability(
-            self.params,
+        return self.params.probability(
             idx,
             self.type_codes(offer_type, n),
             bonus_arr,
@@ -321,14 +389,14 @@ class ResponseTruth:
     ) -> np.ndarray:
         """Expected margin (money) of the conversion order, given the customer converts."""
         idx = self.rows(customer_ids)
-        return expected_order(self.params, idx, self.type_codes(offer_type, idx.shape[0]))[1]
+        return self.params.order(idx, self.type_codes(offer_type, idx.shape[0]))[1]
 
     def expected_revenue(
         self, customer_ids: IdsLike, offer_type: str | IdsLike = OfferType.NONE
     ) -> np.ndarray:
         """Expected amount of the conversion order, given the customer converts."""
         idx = self.rows(customer_ids)
-        return expected_order(self.params, idx, self.type_codes(offer_type, idx.shape[0]))[0]
+        return self.params.order(idx, self.type_codes(offer_type, idx.shape[0]))[0]
 
     def expected_profit(
         self,
@@ -353,6 +421,17 @@ class ResponseTruth:
         """Response group name of each customer."""
         names = np.asarray(GROUPS, dtype=object)
         return np.asarray(names[self.params.group[self.rows(customer_ids)]])
+
+
+def _model_from_frame(family: str, df: pl.DataFrame) -> ResponseModel:
+    """The response model of ``family`` from the ground-truth customers table."""
+    if family == "curve":
+        return ResponseParams.from_frame(df)
+    if family == "archetypes":
+        from synth.archetypes import ArchetypeParams  # it builds on this module
+
+        return ArchetypeParams.from_frame(df)
+    raise ValueError(f"response_family: unknown {family!r} in the ground truth meta")
 
 
 def simulate_campaign(

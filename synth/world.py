@@ -3,6 +3,8 @@
 Customers are generated in chunks (``WorldConfig.chunk_customers``) so memory stays bounded;
 each chunk writes one part of every per-customer table. Randomness comes from one
 `numpy.random.SeedSequence` per (stage, chunk), so the same config gives byte-identical files.
+The ``archetypes`` response family draws its parameters from a stage of its own, so both
+families share the customers and organic purchases of a seed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import polars as pl
 from features.columns import Col
 from features.dataset import atomic_path, write_parquet_atomic
 from features.progress import stage
-from synth import response
+from synth import archetypes, response
 from synth.campaigns import (
     CHANNELS,
     THRESHOLD_SHARE,
@@ -29,6 +31,7 @@ from synth.campaigns import (
     campaigns_frame,
     draw_offers,
     plan_campaigns,
+    plan_trials,
 )
 from synth.catalog import (
     Catalog,
@@ -62,9 +65,11 @@ from synth.shopping import (
 from synth.timeline import US_PER_DAY, Timeline
 
 TABLES = ("transactions", "customers", "offers", "bonus_ledger")
+# offers column of the archetypes family: P(this arm | the campaign reached the customer)
+ASSIGNMENT_PROB = "assignment_prob"
 TRUTH_PARTS = ("customers", "tastes", "offers")
 PURCHASE_CHANNELS = ("store", "online")
-_STAGE_CATALOG, _STAGE_CAMPAIGNS, _STAGE_CHUNK = 1, 2, 3
+_STAGE_CATALOG, _STAGE_CAMPAIGNS, _STAGE_CHUNK, _STAGE_RESPONSE = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,8 @@ def generate(config: WorldConfig, out: Path) -> WorldSummary:
         write_parquet_atomic(complements_frame(catalog), truth / "complements.parquet")
         write_parquet_atomic(items_truth_frame(catalog), truth / "items.parquet")
         s.rows = catalog.n_items
-    campaigns = plan_campaigns(config, _rng(config, _STAGE_CAMPAIGNS))
+    plan = plan_trials if config.response_family == archetypes.FAMILY else plan_campaigns
+    campaigns = plan(config, _rng(config, _STAGE_CAMPAIGNS))
     write_parquet_atomic(campaigns_frame(campaigns), truth / "campaigns.parquet")
 
     rows = {"items": catalog.n_items, **{t: 0 for t in TABLES}}
@@ -119,7 +125,7 @@ def generate(config: WorldConfig, out: Path) -> WorldSummary:
         with stage(f"synth chunk {k + 1}/{n_chunks} ({n:,} customers)") as s:
             tables, truth_tables, used_orders, used_offers = _chunk(
                 config, catalog, timeline, campaigns, first + 1, n, next_order, next_offer,
-                _rng(config, _STAGE_CHUNK, k),
+                _rng(config, _STAGE_CHUNK, k), _rng(config, _STAGE_RESPONSE, k),
             )  # fmt: skip
             next_order += used_orders
             next_offer += used_offers
@@ -162,8 +168,12 @@ def _chunk(
     next_order: int,
     next_offer: int,
     rng: np.random.Generator,
+    response_rng: np.random.Generator,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], int, int]:
-    """All tables of one chunk of customers; returns (tables, truth, orders used, offers used)."""
+    """All tables of one chunk of customers; returns (tables, truth, orders used, offers used).
+
+    ``response_rng`` draws the archetypes family's parameters (unused by ``curve``).
+    """
     start_epoch_day = (config.start - date(1970, 1, 1)).days
     pop = build_population(
         first_id,
@@ -175,8 +185,11 @@ def _chunk(
         config.stores,
         rng,
     )
+    model: response.ResponseModel = pop.response
+    if config.response_family == archetypes.FAMILY:
+        model = archetypes.draw_archetypes(pop, catalog, config.days, response_rng)
     organic, organic_lines = organic_shopping(pop, catalog, timeline, rng)
-    offers = draw_offers(config, campaigns, pop, catalog, timeline, rng)
+    offers = draw_offers(config, campaigns, pop, catalog, timeline, rng, model)
     conv_lines = offers.lines
     orders = concat_orders([organic, offers.orders])
     lines = concat_lines(
@@ -286,7 +299,7 @@ def _chunk(
     }
     offer_truth = _offer_truth(pop, offers, next_offer, conv_order_id)
     truth = {
-        "customers": truth_frame(pop),
+        "customers": truth_frame(pop, model),
         "tastes": tastes_frame(pop, catalog),
         "offers": offer_truth,
     }
@@ -382,7 +395,7 @@ def _offers(
     converted = offers.converted[key]
     converted_at = _us(offers.converted_ts[key]).set(pl.Series(~converted), None)
     threshold = offers.threshold[key]
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             Col.OFFER: _ids(next_offer + np.arange(n)),
             Col.CUSTOMER: _ids(pop.ids[offers.cust[key]]),
@@ -398,6 +411,9 @@ def _offers(
             Col.THRESHOLD: pl.Series(threshold).fill_nan(None),
         }
     )
+    if offers.assignment_prob is None:
+        return frame
+    return frame.with_columns(pl.Series(ASSIGNMENT_PROB, offers.assignment_prob[key]))
 
 
 def _offer_truth(
@@ -433,21 +449,32 @@ def _ledger(pop: Population, ledger: Ledger) -> pl.DataFrame:
 def _write_meta(
     config: WorldConfig, campaigns: list[Campaign], groups: dict[str, int], target: Path
 ) -> None:
+    doc = response.__doc__
+    constants: dict[str, object] = {
+        "KAPPA": response.KAPPA,
+        "UPLIFT_CAP": response.UPLIFT_CAP,
+        "EXPLORE": response.EXPLORE,
+        "UP_SELL_TIER_SHIFT": list(response.UP_SELL_TIER_SHIFT),
+        "BIRTHDAY_LEAD_DAYS": response.BIRTHDAY_LEAD_DAYS,
+        "WELCOME_DAYS": response.WELCOME_DAYS,
+        "BASKET_MULT": response.BASKET_MULT,
+        "THRESHOLD_SHARE": THRESHOLD_SHARE,
+    }
+    if config.response_family == archetypes.FAMILY:
+        doc = archetypes.__doc__
+        constants = {
+            **archetypes.meta_constants(),
+            "EXPLORE": response.EXPLORE,
+            "UP_SELL_TIER_SHIFT": list(response.UP_SELL_TIER_SHIFT),
+            "THRESHOLD_SHARE": THRESHOLD_SHARE,
+        }
     meta = {
         "start": config.start.isoformat(),
         "days": config.days,
         "offer_window_days": config.offer_window_days,
-        "formula": [line for line in (response.__doc__ or "").splitlines()],
-        "constants": {
-            "KAPPA": response.KAPPA,
-            "UPLIFT_CAP": response.UPLIFT_CAP,
-            "EXPLORE": response.EXPLORE,
-            "UP_SELL_TIER_SHIFT": list(response.UP_SELL_TIER_SHIFT),
-            "BIRTHDAY_LEAD_DAYS": response.BIRTHDAY_LEAD_DAYS,
-            "WELCOME_DAYS": response.WELCOME_DAYS,
-            "BASKET_MULT": response.BASKET_MULT,
-            "THRESHOLD_SHARE": THRESHOLD_SHARE,
-        },
+        "response_family": config.response_family,
+        "formula": [line for line in (doc or "").splitlines()],
+        "constants": constants,
         "offer_types": list(response.OFFER_TYPES),
         "groups": groups,
         "campaigns": len(campaigns),

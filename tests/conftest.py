@@ -15,3 +15,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _offers_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run by a test that sets no MLflow store never writes to the checkout's store."""
+    monkeypatch.setenv("OFFERS_HOME", str(tmp_path_factory.getbasetemp() / "offers-home"))

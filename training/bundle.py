@@ -206,6 +206,21 @@ def load_bundle(path: Path | str) -> Bundle:
     return Bundle(path=root, manifest=manifest, models=models)
 
 
+def bundle_checksum(path: Path | str) -> str:
+    """A sha256 over every file of the bundle folder (relative paths and contents).
+
+    Equal checksums mean byte-identical bundles; the registry tags each logged bundle with it
+    and checks a downloaded or cached copy against the tag.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a bundle folder (missing)")
+    digest = hashlib.sha256()
+    for file in sorted(f for f in root.rglob("*") if f.is_file()):
+        digest.update(f"{file.relative_to(root).as_posix()}\0{_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
 def _write_model(
     folder: Path, name: str, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
 ) -> dict[str, Any]:

@@ -49,10 +49,12 @@ class TrackingConfig:
         return cls(**fields)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, workdir: Path | str) -> TrackingConfig:
-        """Settings from the environment, else the embedded store under ``workdir``.
+    def from_env(cls, environ: Mapping[str, str], *, home: Path | str) -> TrackingConfig:
+        """Settings from the environment, else the embedded store under ``home``.
 
-        Reads ``MLFLOW_TRACKING_URI`` (default: the embedded sqlite store),
+        ``home`` is the project's one default location (the command line passes
+        ``OFFERS_HOME``, else the repository root; never the current directory).
+        Reads ``MLFLOW_TRACKING_URI`` (default: the embedded sqlite store in ``home``),
         ``MLFLOW_REGISTRY_URI`` (default: the tracking URI), ``MLFLOW_EXPERIMENT_NAME``,
         ``OFFERS_MODEL_NAME`` and ``OFFERS_ARTIFACT_LOCATION``. With a ``sqlite:///`` tracking
         URI and no artifact location, artifacts go to ``mlruns/`` beside the database file
@@ -70,7 +72,7 @@ class TrackingConfig:
                 db = Path(tracking.removeprefix("sqlite:///"))
                 location = (db.resolve().parent / "mlruns").as_uri()
         else:
-            embedded = cls.embedded(workdir)
+            embedded = cls.embedded(home)
             tracking = embedded.tracking_uri
             location = location or embedded.artifact_location
         registry = environ.get("MLFLOW_REGISTRY_URI", "").strip() or tracking

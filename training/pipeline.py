@@ -31,6 +31,7 @@ from training.bonus.rule_book import RuleBook
 from training.bundle import BundleManifest, save_bundle
 from training.config import TrackingConfig
 from training.evaluation.baskets import evaluate_basket_completion
+from training.evaluation.cache import EvaluationCache
 from training.evaluation.metrics import DEFAULT_KS
 from training.evaluation.offline import NoWarmCustomersError, evaluate_models
 from training.evaluation.report import dataset_fingerprint, metric_summary, render_report
@@ -72,6 +73,16 @@ class TrainConfig:
     bonus: BonusConfig = field(default_factory=BonusConfig)
     promote_metric: str = f"{OURS}.new.ndcg@10"
     serve_top_k: int = 100  # recommendations precomputed per customer for the service
+    # evaluation: the split's cutoff (None: test_days before the last purchase day) and the
+    # models of `model_zoo` to evaluate (empty: all of them; ours is always evaluated)
+    cutoff: datetime | None = None
+    models: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        known = model_zoo()
+        unknown = [m for m in self.models if m not in known]
+        if unknown:
+            raise ValueError(f"unknown model {', '.join(unknown)}; choose from {', '.join(known)}")
 
 
 def model_zoo() -> dict[str, Callable[[], Recommender]]:
@@ -88,13 +99,25 @@ def model_zoo() -> dict[str, Callable[[], Recommender]]:
     }
 
 
-def evaluate(ds: Dataset, config: TrainConfig) -> dict[str, Any]:
-    """Every model of `model_zoo` on the temporal split, with cross-sell and up-sell hit rates.
+def selected_models(config: TrainConfig) -> dict[str, Callable[[], Recommender]]:
+    """The models of `model_zoo` that ``config.models`` names (all when empty), ours first."""
+    zoo = model_zoo()
+    if not config.models:
+        return zoo
+    return {name: f for name, f in zoo.items() if name == OURS or name in config.models}
 
-    Data without returning customers (every basket its own anonymous customer: no warm
-    customer around the cutoff) gets the basket-completion protocol instead: the cross-sell
-    model against the basket baselines (`evaluate_basket_completion`), marked
-    ``split["protocol"] == "basket_completion"``.
+
+def evaluate(
+    ds: Dataset, config: TrainConfig, *, cache: EvaluationCache | None = None
+) -> dict[str, Any]:
+    """The selected models of `model_zoo` on the temporal split, with cross-sell and up-sell
+    hit rates.
+
+    With ``cache``, baselines already scored on the same data, split and code are not refitted
+    (ours always is). Data without returning customers (every basket its own anonymous
+    customer: no warm customer around the cutoff) gets the basket-completion protocol
+    instead: the cross-sell model against the basket baselines (`evaluate_basket_completion`),
+    marked ``split["protocol"] == "basket_completion"``.
     """
     tx = ds.require("transactions", "recommendation evaluation")
     items = ds.require("items", "recommendation evaluation")
@@ -102,14 +125,21 @@ def evaluate(ds: Dataset, config: TrainConfig) -> dict[str, Any]:
         return evaluate_models(
             tx,
             items,
-            cutoff=None,
-            models=model_zoo(),
+            cutoff=config.cutoff,
+            models=selected_models(config),
             ks=config.ks,
             config=config.split,
             cross_sell=lambda: CrossSell(TUNED_CROSS_SELL),
             up_sell=lambda: UpSell(TUNED_UP_SELL),
+            cache=cache,
+            fresh=(OURS,),
         )
     except NoWarmCustomersError as err:
+        if config.models or config.cutoff is not None:
+            log.warning(
+                "basket completion has its own models and split: the chosen models and "
+                "cutoff apply to the per-customer protocols only"
+            )
         with stage("no warm customers: basket completion instead"):
             results = evaluate_basket_completion(tx, items, ks=config.ks)
         results["split"]["per_customer_skipped"] = str(err)
@@ -273,11 +303,23 @@ def featured_items(production: Production) -> tuple[dict[str, str], dict[str, st
     )
 
 
-def train(ds: Dataset, config: TrainConfig, tracking: TrackingConfig, out: Path) -> TrainOutcome:
-    """Evaluate, fit the production and bonus models, bundle, report, log and register."""
+def train(
+    ds: Dataset,
+    config: TrainConfig,
+    tracking: TrackingConfig,
+    out: Path,
+    *,
+    eval_cache: Path | None = None,
+) -> TrainOutcome:
+    """Evaluate, fit the production and bonus models, bundle, report, log and register.
+
+    ``eval_cache`` is the folder of the evaluation cache (`training.evaluation.cache`): the
+    baselines' scores on unchanged data are reused from it; None evaluates every model.
+    """
     tx = ds.require("transactions", "recommendation training")
     fingerprint = dataset_fingerprint(tx, tables={"items": ds.require("items", "training")})
-    results = evaluate(ds, config)
+    cache = None if eval_cache is None else EvaluationCache(eval_cache, fingerprint)
+    results = evaluate(ds, config, cache=cache)
     as_of = default_as_of(ds)
     production = fit_production(ds, config, as_of=as_of)
     cross_item, up_item = featured_items(production)
@@ -290,6 +332,8 @@ def train(ds: Dataset, config: TrainConfig, tracking: TrackingConfig, out: Path)
         up_sell_item=up_item,
     )
     results.update(bonus.results)
+    if ds.consent_mapping:  # consent columns renamed or parsed on loading (features.consent)
+        results["consent_mapping"] = {m.flag: m.format() for m in ds.consent_mapping}
     if bonus.notes:
         results["notes"] = list(bonus.notes)
     files = render_report(

@@ -5,7 +5,10 @@ artifacts under ``bundle/``) and the report files (under ``report/``). Registeri
 creates a model version whose source is ``runs:/<run_id>/bundle``; the version carries copies
 of the run's metrics as ``metric.<name>`` tags and the evaluation key (a hash of the data
 fingerprint and the split) as the ``offers.eval_key`` tag, so promotion compares versions
-without opening runs. The champion is the version behind the ``champion`` alias; `promote`
+without opening runs. Each run and version also carries the bundle's content checksum
+(``offers.bundle_sha256``): `download_version` caches a version's bundle under its run id and
+that checksum, never under the version number alone, and checks the copy at every load. The
+champion is the version behind the ``champion`` alias; `promote`
 moves it only to a candidate that is not worse on the chosen metric over the same evaluation
 data, and records why on the candidate (tag ``offers.promotion``).
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import shutil
@@ -33,7 +37,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from training.bundle import BundleError, read_manifest
+from training.bundle import BundleError, bundle_checksum, read_manifest
 from training.config import TrackingConfig
 
 BUNDLE_ARTIFACT = "bundle"
@@ -42,12 +46,15 @@ METRIC_TAG = "metric."
 EVAL_KEY_TAG = "offers.eval_key"
 PROMOTION_TAG = "offers.promotion"
 RUN_ID_TAG = "offers.run_id"
+CHECKSUM_TAG = "offers.bundle_sha256"
 REPORT_KIND_TAG = "offers.report"
 
 _BATCH_PARAMS = 100  # MLflow's per-request limits
 _BATCH_METRICS = 1000
 _T = TypeVar("_T")
 _BAD_KEY_CHARS = re.compile(r"[^\w./\- ]")
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(Exception):
@@ -123,12 +130,14 @@ def log_training_run(
             raise RegistryError(f"cannot log run: report file {file} does not exist")
     metric_values = _metric_values(metrics)
     eval_key = evaluation_key(fingerprint, split)
+    checksum = bundle_checksum(bundle_dir)
 
     client = _client(cfg)
     experiment_id = _ensure_experiment(client, cfg)
     run_tags = {
         **(tags or {}),
         EVAL_KEY_TAG: eval_key,
+        CHECKSUM_TAG: checksum,
         "offers.bundle_format": str(manifest.format_version),
         "offers.models": ",".join(sorted(manifest.models)),
     }
@@ -205,6 +214,8 @@ def register_bundle(cfg: TrackingConfig, run_id: str) -> int:
     version_tags = {METRIC_TAG + k: repr(float(v)) for k, v in run.data.metrics.items()}
     version_tags[EVAL_KEY_TAG] = run.data.tags.get(EVAL_KEY_TAG, "")
     version_tags[RUN_ID_TAG] = run_id
+    if checksum := run.data.tags.get(CHECKSUM_TAG, ""):
+        version_tags[CHECKSUM_TAG] = checksum
     version = client.create_model_version(
         cfg.model_name,
         source=f"runs:/{run_id}/{BUNDLE_ARTIFACT}",
@@ -236,19 +247,15 @@ def version_tags(cfg: TrackingConfig, version: int | str) -> dict[str, str]:
 def download_version(cfg: TrackingConfig, version_or_alias: int | str, *, dest_dir: Path) -> Path:
     """The bundle of a version (a number or an alias) as a local folder under ``dest_dir``.
 
-    The folder is ``<dest_dir>/<model_name>-v<version>``; versions never change, so an
-    existing folder with a valid manifest is returned as is. Downloads land in a temp folder
-    and are renamed into place once their manifest reads.
+    The cache is keyed by content: ``<dest_dir>/<model_name>-v<version>-<run id>-<checksum>``,
+    so another store's version of the same number never matches. A cached copy is used only
+    when its files still hash to the version's ``offers.bundle_sha256`` tag; a mismatch is
+    logged and downloaded again, and a download that does not match is an error. A version
+    registered without the tag (before checksums) is downloaded afresh every time. Downloads
+    land in a temp folder and are renamed into place once checked.
     """
     client = _client(cfg)
     mv = _resolve(client, cfg, version_or_alias)
-    target = Path(dest_dir) / f"{cfg.model_name}-v{mv.version}"
-    if target.is_dir():
-        try:
-            read_manifest(target)
-            return target
-        except BundleError:
-            shutil.rmtree(target)
     prefix = f"runs:/{mv.run_id}/"
     source = str(mv.source)
     if not mv.run_id or not source.startswith(prefix):
@@ -256,6 +263,21 @@ def download_version(cfg: TrackingConfig, version_or_alias: int | str, *, dest_d
             f"version {mv.version} of {cfg.model_name!r} has source {source!r}, "
             "not a bundle logged by log_training_run"
         )
+    expected = str(mv.tags.get(CHECKSUM_TAG, ""))
+    key = expected[:16] if expected else "unverified"
+    target = Path(dest_dir) / f"{cfg.model_name}-v{mv.version}-{mv.run_id}-{key}"
+    if target.is_dir():
+        if expected and _cached_checksum(target) == expected:
+            return target
+        if expected:
+            log.warning(
+                "cached bundle %s does not match version %s's checksum: downloading it again",
+                target,
+                mv.version,
+            )
+        else:
+            log.info("version %s has no %s tag: downloading it afresh", mv.version, CHECKSUM_TAG)
+        shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
@@ -264,6 +286,11 @@ def download_version(cfg: TrackingConfig, version_or_alias: int | str, *, dest_d
             read_manifest(local)
         except BundleError as exc:
             raise RegistryError(f"version {mv.version}: downloaded bundle unusable: {exc}") from exc
+        if expected and (got := bundle_checksum(local)) != expected:
+            raise RegistryError(
+                f"version {mv.version} (run {mv.run_id}): downloaded bundle has checksum "
+                f"{got[:16]}, the version's {CHECKSUM_TAG} tag says {expected[:16]}"
+            )
         try:
             local.rename(target)
         except OSError:
@@ -272,6 +299,15 @@ def download_version(cfg: TrackingConfig, version_or_alias: int | str, *, dest_d
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _cached_checksum(path: Path) -> str | None:
+    """The checksum of a cached bundle folder, or None when it is not a readable bundle."""
+    try:
+        read_manifest(path)
+        return bundle_checksum(path)
+    except (BundleError, OSError):
+        return None
 
 
 def promote(

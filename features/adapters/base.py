@@ -42,12 +42,18 @@ Sources = Mapping[str, pl.LazyFrame]
 
 @dataclass(frozen=True)
 class Adapter:
-    """A named converter from one public dataset's files to the contract."""
+    """A named converter from one public dataset's files to the contract.
+
+    ``read``, when set, replaces the default reading of ``inputs`` (fixed Parquet files): it
+    takes ``--src`` (a folder or a file) and returns the sources, checked and typed as
+    ``inputs`` declares, under their file names.
+    """
 
     name: str
     summary: str
     inputs: Mapping[str, Mapping[str, pl.DataType]]  # file -> {column: dtype}
     convert: Callable[[Sources], Conversion]
+    read: Callable[[Path], Sources] | None = None
 
 
 def _compatible(stored: pl.DataType, expected: pl.DataType) -> bool:
@@ -68,6 +74,8 @@ def _entry_cast(name: str, stored: pl.DataType, expected: pl.DataType) -> pl.Exp
 
 def read_sources(adapter: Adapter, src: Path) -> dict[str, pl.LazyFrame]:
     """Scan each declared file of ``src``; an `AdapterError` names any missing file or column."""
+    if adapter.read is not None:
+        return dict(adapter.read(src))
     if not src.is_dir():
         raise AdapterError(f"{adapter.name}: source folder {src} does not exist")
     missing_files = [name for name in adapter.inputs if not (src / name).is_file()]

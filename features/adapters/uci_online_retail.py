@@ -1,4 +1,12 @@
-"""UCI Online Retail (2010-12 to 2011-12, a UK online gift shop) -> the data contract.
+"""UCI Online Retail and Online Retail II (a UK online gift shop) -> the data contract.
+
+The files as downloaded are read (`read_downloaded`): the UCI workbooks (Online Retail,
+2010-2011, one sheet; Online Retail II, 2009-2011, sheets "Year 2009-2010" and "Year
+2010-2011", all read), CSV exports or Parquet copies, under either edition's column names
+(Invoice/InvoiceNo, Price/UnitPrice, Customer ID/CustomerID). Customer ids stored as floats
+(12345.0), invoice numbers mixing numbers and text, and dates as text ("2010-12-01 08:26:00"
+or "12/1/2010 8:26") are parsed; a value that cannot be is an error naming sheet, column and
+row. An invoice met in an earlier sheet or file is read from there only (excluded, counted).
 
 One source line is one (invoice, stock code) line. Lines are tagged with the first exclusion
 rule they break (`LINE_RULES`, then unmatched returns), the rest are merged per (invoice,
@@ -10,6 +18,9 @@ would break the contract's return rule, so it is excluded and counted.
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import Path
 from typing import Final
 
 import polars as pl
@@ -17,12 +28,14 @@ import polars as pl
 from features.adapters.base import (
     EXCLUDED,
     Adapter,
+    AdapterError,
     Conversion,
     Sources,
     count_reasons,
     kept,
     with_exclusions,
 )
+from features.adapters.files import find_data_file, read_parts
 from features.adapters.report import Flow
 from features.adapters.uci_categories import OTHER, category_from_description
 from features.columns import Col
@@ -42,7 +55,33 @@ INPUTS: Final[dict[str, dict[str, pl.DataType]]] = {
     }
 }
 
+# header (lower case, letters and digits only) -> the Online Retail name used below
+HEADERS: Final[dict[str, str]] = {
+    "invoiceno": "InvoiceNo",
+    "invoice": "InvoiceNo",
+    "stockcode": "StockCode",
+    "description": "Description",
+    "quantity": "Quantity",
+    "invoicedate": "InvoiceDate",
+    "unitprice": "UnitPrice",
+    "price": "UnitPrice",
+    "customerid": "CustomerID",
+    "country": "Country",
+}
+ISO_TIMES: Final = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+MONTH_FIRST: Final = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%y %H:%M", "%m/%d/%Y")
+DAY_FIRST: Final = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%y %H:%M", "%d/%m/%Y")
+EXPECTED: Final = {
+    "Quantity": "a whole number",
+    "UnitPrice": "a number",
+    "CustomerID": "a whole customer number",
+    "InvoiceDate": "a date and time like 2010-12-01 08:26:00 or 12/1/2010 8:26",
+}
+
+log = logging.getLogger(__name__)
+
 # extra columns
+PART: Final = "__part"  # which sheet or file (0, 1, ...) a source line came from
 UNIT_PRICE: Final = "unit_price"
 COUNTRY: Final = "country"
 CANCELLATION: Final = "is_cancellation"
@@ -53,6 +92,7 @@ CHANNEL_ONLINE: Final = "online"
 # a product stock code is five digits plus an optional one- or two-letter variant (85123A, 15056BL)
 PRODUCT_CODE: Final = r"^\d{5}[A-Za-z]{0,2}$"
 
+REPEATED: Final = "lines of invoices already read from an earlier sheet or file (sheets overlap)"
 NO_CUSTOMER: Final = "lines without customer_id (guest or unknown customer, cannot be attributed)"
 NON_PRODUCT: Final = (
     "non-product stock codes (POST, DOT, M, C2, D, BANK CHARGES, AMAZONFEE, CRUK, PADS, S, B, "
@@ -76,11 +116,108 @@ REASONS: Final = (
 MERGED: Final = "duplicate lines of one (invoice, stock code), summed into one row"
 
 
+def read_downloaded(src: Path) -> dict[str, pl.LazyFrame]:
+    """The file ``src`` (or the one data file in folder ``src``), all sheets, as `INPUTS` says.
+
+    Keyed by the file name; column `PART` numbers the sheets in workbook order.
+    """
+    file = find_data_file(src, NAME)
+    parts = read_parts(file)
+    if not parts:
+        raise AdapterError(f"{NAME}: {file} has no sheet with data")
+    log.info(
+        "%s: reading %s", NAME, ", ".join(f"{p.label} ({p.frame.height:,} rows)" for p in parts)
+    )
+    frames = [
+        canonical_lines(p.frame, p.label).with_columns(pl.lit(i, pl.Int32).alias(PART))
+        for i, p in enumerate(parts)
+    ]
+    return {file.name: pl.concat(frames).lazy()}
+
+
+def canonical_lines(df: pl.DataFrame, label: str) -> pl.DataFrame:
+    """One sheet's lines under the Online Retail names and types (`INPUTS`), either edition.
+
+    An unparsable value is an `AdapterError` naming ``label``, the column and the row
+    (0-based, header excluded).
+    """
+    wanted = INPUTS[FILE]
+    found: dict[str, str] = {}  # Online Retail name -> header in the file
+    for header in df.columns:
+        name = HEADERS.get(re.sub(r"[^a-z0-9]", "", header.lower()))
+        if name is None:
+            continue
+        if name in found:
+            raise AdapterError(
+                f"{NAME}: {label}: columns {found[name]!r} and {header!r} both mean {name}"
+            )
+        found[name] = header
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise AdapterError(
+            f"{NAME}: {label}: no column for {', '.join(missing)} (has: {', '.join(df.columns)}; "
+            "expected Online Retail or Online Retail II column names)"
+        )
+    out: dict[str, pl.Series] = {}
+    for name, dtype in wanted.items():
+        raw = df.get_column(found[name])
+        parsed = _parse(name, raw).cast(dtype)
+        absent = raw.is_null()
+        if raw.dtype == pl.String:
+            absent = absent | (raw.str.strip_chars() == "")
+        bad = ~absent & parsed.is_null()
+        if bad.any():
+            row = int(bad.arg_max() or 0)
+            raise AdapterError(
+                f"{NAME}: {label} [{found[name]}]: row {row} has {raw[row]!r}, not "
+                f"{EXPECTED.get(name, 'text')} ({int(bad.sum()):,} such rows)"
+            )
+        out[name] = parsed.alias(name)
+    return pl.DataFrame(out)
+
+
+def _parse(name: str, raw: pl.Series) -> pl.Series:
+    """A source column as its `INPUTS` type; unreadable values become null."""
+    text = raw.str.strip_chars() if raw.dtype == pl.String else None
+    if name == "InvoiceDate":
+        if text is None:
+            return raw.cast(pl.Datetime("us"), strict=False)
+        return _parse_times(text)
+    if name in ("Quantity", "CustomerID", "UnitPrice"):
+        number = (text if text is not None else raw).cast(pl.Float64, strict=False)
+        if name == "UnitPrice":
+            return number
+        whole = number.filter(number.is_not_null())
+        if whole.len() and (whole != whole.round()).any():
+            number = pl.select(
+                pl.when(number == number.round()).then(number).otherwise(None)
+            ).to_series()
+        return number.cast(pl.Int64, strict=False)
+    if raw.dtype.is_float():  # codes stored as numbers: 85048.0 -> "85048"
+        return raw.cast(pl.Int64, strict=False).cast(pl.String)
+    return text if text is not None else raw.cast(pl.String)
+
+
+def _parse_times(text: pl.Series) -> pl.Series:
+    """ISO times, else slashed dates month-first (UCI's CSV) or, if that reads fewer, day-first."""
+
+    def first_of(formats: tuple[str, ...]) -> pl.Series:
+        tries = [text.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]
+        return pl.select(pl.coalesce(tries)).to_series()
+
+    slashed = first_of(MONTH_FIRST)
+    day_first = first_of(DAY_FIRST)
+    if day_first.null_count() < slashed.null_count():
+        slashed = day_first
+    return pl.select(pl.coalesce(first_of(ISO_TIMES), slashed)).to_series().alias(text.name)
+
+
 def normalise_lines(raw: pl.LazyFrame) -> pl.LazyFrame:
     """Source lines renamed to contract columns; ts is the invoice's first line time.
 
     amount = Quantity * UnitPrice (negative on cancellations, whose Quantity is negative).
     """
+    part = pl.col(PART) if PART in raw.collect_schema() else pl.lit(0, pl.Int32)
     return raw.select(
         pl.col("CustomerID").cast(pl.String).alias(Col.CUSTOMER),
         pl.col("InvoiceNo").alias(Col.ORDER),
@@ -92,6 +229,7 @@ def normalise_lines(raw: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("Description").str.strip_chars().alias(Col.NAME),
         pl.col("Country").alias(COUNTRY),
         pl.col("InvoiceNo").str.starts_with("C").alias(CANCELLATION),
+        part.alias(PART),
     )
 
 
@@ -107,6 +245,7 @@ def tag_line_exclusions(lines: pl.LazyFrame) -> pl.LazyFrame:
     return with_exclusions(
         lines,
         [
+            (pl.col(PART) > pl.col(PART).min().over(Col.ORDER), REPEATED),
             (pl.col(Col.CUSTOMER).is_null(), NO_CUSTOMER),
             (~is_product_code(pl.col(Col.ITEM)), NON_PRODUCT),
             (pl.col(UNIT_PRICE) <= 0, NON_POSITIVE_PRICE),
@@ -215,10 +354,13 @@ def build_customers(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def convert(sources: Sources) -> Conversion:
-    """Convert the online_retail table; see the module docstring."""
-    raw = sources[FILE]
+    """Convert the one source table (any edition, see `read_downloaded`); see the module doc."""
+    if len(sources) != 1:
+        raise AdapterError(f"{NAME}: expected one source table, got {', '.join(sources)}")
+    source, raw = next(iter(sources.items()))
     lines = raw.pipe(normalise_lines).pipe(tag_line_exclusions).pipe(match_returns).collect()
-    excluded = count_reasons(lines, REASONS)
+    parts = lines[PART].n_unique()
+    excluded = count_reasons(lines, (REPEATED, *REASONS) if parts > 1 else REASONS)
     kept_lines = kept(lines)
 
     merged = merge_duplicate_lines(kept_lines.lazy()).collect()
@@ -236,7 +378,7 @@ def convert(sources: Sources) -> Conversion:
 
     flows = (
         Flow(
-            source=FILE,
+            source=source,
             table="transactions",
             read=n_lines,
             written=transactions.height,
@@ -244,7 +386,7 @@ def convert(sources: Sources) -> Conversion:
             merged={MERGED: int((merged[LINES] - 1).sum())},
         ),
         Flow(
-            source=f"{FILE} (distinct StockCode)",
+            source=f"{source} (distinct StockCode)",
             table="items",
             read=n_codes,
             written=items.height,
@@ -256,7 +398,7 @@ def convert(sources: Sources) -> Conversion:
             },
         ),
         Flow(
-            source=f"{FILE} (distinct CustomerID)",
+            source=f"{source} (distinct CustomerID)",
             table="customers",
             read=n_customers,
             written=customers.height,
@@ -266,11 +408,18 @@ def convert(sources: Sources) -> Conversion:
     return Conversion(
         tables={"transactions": transactions, "items": items, "customers": customers},
         flows=flows,
-        notes=_notes(lines, transactions, items),
+        notes=_notes(source, lines, transactions, items),
     )
 
 
-def _notes(lines: pl.DataFrame, tx: pl.DataFrame, items: pl.DataFrame) -> tuple[str, ...]:
+def _notes(
+    source: str, lines: pl.DataFrame, tx: pl.DataFrame, items: pl.DataFrame
+) -> tuple[str, ...]:
+    first, last = lines.select(
+        pl.col(Col.TS).min().alias("a"), pl.col(Col.TS).max().alias("b")
+    ).row(0)
+    start = f"{first:%Y-%m-%d}" if first is not None else "the first invoice"
+    span = f"{start} to {last:%Y-%m-%d}" if last is not None else "no dates"
     returns = tx.filter(pl.col(Col.QUANTITY) < 0)
     by_pair = tx.group_by(Col.CUSTOMER, Col.ITEM).agg(
         pl.col(Col.QUANTITY).filter(pl.col(Col.QUANTITY) > 0).sum().alias("bought"),
@@ -287,15 +436,17 @@ def _notes(lines: pl.DataFrame, tx: pl.DataFrame, items: pl.DataFrame) -> tuple[
     priced = tx.join(items.select(Col.ITEM, Col.CATEGORY), on=Col.ITEM)
     other_share = float(priced.select((pl.col(Col.CATEGORY) == OTHER).mean()).item() or 0.0)
     return (
-        "customer_id = CustomerID; order_id = InvoiceNo; item_id = StockCode; "
-        "quantity = Quantity; amount = Quantity * UnitPrice (GBP); channel = 'online'.",
+        f"{source}: invoices from {span} in {lines[PART].n_unique()} sheet(s) or file(s).",
+        "customer_id = CustomerID (Customer ID); order_id = InvoiceNo (Invoice); "
+        "item_id = StockCode; quantity = Quantity; amount = Quantity * UnitPrice (Price, GBP); "
+        "channel = 'online'.",
         "ts = the first InvoiceDate of the invoice (a few invoices span two minutes), "
         "naive UK local time.",
         f"Cancellation invoices ('C...') become returns with negative quantity and amount: "
         f"{returns.height:,} return rows kept, each matched to the latest earlier sale of that "
         f"stock code to that customer (transactions.{RETURN_OF}; null on sales).",
         f"{over_returned:,} (customer, item) pairs return more units than they bought within "
-        "the data (the rest was bought before 2010-12-01); kept.",
+        f"the data (the rest was bought before {start}); kept.",
         f"Non-product stock codes excluded, by code (lines with a customer id): {top}.",
         "items.price = median UnitPrice of the item's kept sale lines; items.name = its most "
         "frequent description; items.category = product noun of the description via the "
@@ -309,7 +460,9 @@ def _notes(lines: pl.DataFrame, tx: pl.DataFrame, items: pl.DataFrame) -> tuple[
 
 ADAPTER: Final = Adapter(
     name=NAME,
-    summary="UCI Online Retail: UK online gift shop line items, 2010-12-01..2011-12-09",
+    summary="UCI Online Retail (2010-2011) or Online Retail II (2009-2011): UK online gift "
+    "shop line items, as downloaded (xlsx, csv or parquet)",
     inputs=INPUTS,
     convert=convert,
+    read=read_downloaded,
 )

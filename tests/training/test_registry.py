@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from training.bundle import BundleManifest, load_bundle, save_bundle
+from training.bundle import BundleManifest, bundle_checksum, load_bundle, save_bundle
 from training.config import ConfigError, TrackingConfig
 from training.registry import (
+    CHECKSUM_TAG,
     EVAL_KEY_TAG,
     PROMOTION_TAG,
+    RUN_ID_TAG,
     RegistryError,
     champion_version,
     download_version,
@@ -238,7 +240,11 @@ def test_downloaded_version_loads_identically(cfg: TrackingConfig, tmp_path: Pat
     by_alias = download_version(cfg, "champion", dest_dir=tmp_path / "cache")
     by_number = download_version(cfg, version, dest_dir=tmp_path / "cache")
 
-    assert by_alias == by_number == tmp_path / "cache" / f"{cfg.model_name}-v{version}"
+    run_id = version_tags(cfg, version)[RUN_ID_TAG]
+    checksum = version_tags(cfg, version)[CHECKSUM_TAG]
+    assert checksum == bundle_checksum(bundle)
+    want = tmp_path / "cache" / f"{cfg.model_name}-v{version}-{run_id}-{checksum[:16]}"
+    assert by_alias == by_number == want
     got = load_bundle(by_alias)
     assert got.manifest == original.manifest
     params, arrays = got.state("fake")
@@ -251,13 +257,55 @@ def test_downloaded_version_loads_identically(cfg: TrackingConfig, tmp_path: Pat
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [by_alias.name]
 
 
+def test_another_stores_version_1_is_not_taken_from_the_cache(tmp_path: Path) -> None:
+    """Regression: the cache was keyed by version number, so store B's v1 came from store A's."""
+    cache = tmp_path / "cache"
+    first = TrackingConfig.embedded(tmp_path / "store-a")
+    second = TrackingConfig.embedded(tmp_path / "store-b")
+    assert train(first, tmp_path, 0.1) == train(second, tmp_path, 0.9) == 1
+
+    from_first = download_version(first, 1, dest_dir=cache)
+    from_second = download_version(second, 1, dest_dir=cache)
+
+    assert from_first != from_second
+    assert load_bundle(from_first).state("fake")[0]["scale"] == 0.1
+    assert load_bundle(from_second).state("fake")[0]["scale"] == 0.9
+
+
+def test_a_changed_cached_bundle_is_downloaded_again(cfg: TrackingConfig, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path, 0.5)
+    version = train(cfg, tmp_path, 0.5, bundle=bundle)
+    cached = download_version(cfg, version, dest_dir=tmp_path / "cache")
+    (cached / "fake.npz").write_bytes(b"not the logged arrays")
+
+    again = download_version(cfg, version, dest_dir=tmp_path / "cache")
+
+    assert again == cached
+    assert bundle_checksum(again) == bundle_checksum(bundle)
+    load_bundle(again)  # the arrays' own checksums hold again
+
+
+def test_a_version_without_a_checksum_is_never_reused(cfg: TrackingConfig, tmp_path: Path) -> None:
+    version = train(cfg, tmp_path, 0.5)
+    MlflowClient(cfg.tracking_uri).delete_model_version_tag(
+        cfg.model_name, str(version), CHECKSUM_TAG
+    )
+    cached = download_version(cfg, version, dest_dir=tmp_path / "cache")
+    (cached / "stale").write_text("left by an earlier download", encoding="utf-8")
+
+    again = download_version(cfg, version, dest_dir=tmp_path / "cache")
+
+    assert again.name.endswith("-unverified")
+    assert not (again / "stale").exists()
+
+
 def test_metric_keys_are_mlflow_safe() -> None:
     assert metric_key("als.new.ndcg@10") == "als.new.ndcg_at_10"
     assert metric_key("segment:vip/als ndcg@5") == "segment_vip/als ndcg_at_5"
 
 
-def test_config_defaults_to_an_embedded_store_under_the_workdir(tmp_path: Path) -> None:
-    cfg = TrackingConfig.from_env({}, workdir=tmp_path)
+def test_config_defaults_to_an_embedded_store_under_home(tmp_path: Path) -> None:
+    cfg = TrackingConfig.from_env({}, home=tmp_path)
 
     assert cfg.tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     assert cfg.registry_uri == cfg.tracking_uri
@@ -272,7 +320,7 @@ def test_config_takes_the_environment_first(tmp_path: Path) -> None:
             "MLFLOW_EXPERIMENT_NAME": "exp",
             "OFFERS_MODEL_NAME": "recs",
         },
-        workdir=tmp_path,
+        home=tmp_path,
     )
 
     assert (cfg.tracking_uri, cfg.registry_uri) == ("http://mlflow:5000", "http://mlflow:5000")
@@ -283,7 +331,7 @@ def test_config_takes_the_environment_first(tmp_path: Path) -> None:
 def test_config_puts_artifacts_beside_an_sqlite_database(tmp_path: Path) -> None:
     db = tmp_path / "elsewhere" / "m.db"
 
-    cfg = TrackingConfig.from_env({"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}, workdir=tmp_path)
+    cfg = TrackingConfig.from_env({"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}, home=tmp_path)
 
     assert cfg.artifact_location == (tmp_path / "elsewhere" / "mlruns").as_uri()
 

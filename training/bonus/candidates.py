@@ -196,7 +196,8 @@ def build_candidates(
             notes.append(f"{offer_type}: feature {needs!r} is absent, so nobody qualifies")
             type_ok[offer_type] = pl.Series([False] * n)
         else:
-            type_ok[offer_type] = frame.select(expr.alias("ok")).get_column("ok")
+            # with_columns, not select: a bare literal selects one row per chunk, not per row
+            type_ok[offer_type] = frame.with_columns(expr.alias("_ok")).get_column("_ok")
         exclusions[f"not_eligible_{offer_type}"] = int((~type_ok[offer_type]).sum())
     mask = np.zeros((n, m), dtype=np.bool_)
     for j, option in enumerate(options):

@@ -13,16 +13,23 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from features.config import FeatureConfig
 from features.dataset import Dataset
 from features.progress import stage
 from training.bonus.book import OfferBook
 from training.bonus.config import BonusConfig
-from training.bonus.policies import evaluate_policies, prepare_decision
-from training.bonus.propensity import PropensityError, fixed_feature_config, train_propensity
-from training.bonus.response import NoOfferHistoryError, offer_history, train_response
+from training.bonus.policies import Decision, evaluate_policies, prepare_policy_decision
+from training.bonus.propensity import (
+    FeatureEncoder,
+    PropensityError,
+    fixed_feature_config,
+    train_propensity,
+)
+from training.bonus.response import NoOfferHistoryError, offer_history, offer_training_frame
 from training.bonus.rule_book import RuleBook, rule_book_from_dataset
+from training.bonus.selection import Fitted, Selection, select_policy
 
 GROUND_TRUTH = "ground_truth"
 
@@ -38,6 +45,7 @@ class BonusTraining:
     book: OfferBook | RuleBook | None
     results: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    selection: Selection | None = None  # how the shipped policy was chosen (with an offer history)
 
 
 def train_bonus(
@@ -90,10 +98,41 @@ def train_bonus(
         status["fallback"] = "rule-based offers"
         results["rule_based_offers"] = report
         return BonusTraining(book=rule_book, results=results, notes=tuple(notes))
-    with stage("bonus: response model"):
-        response = train_response(ds, config=config, feature_config=fc)
-    results["response_model"] = response.report
-    decision = prepare_decision(ds, response.model, as_of=as_of, config=config, offers=offers)
+    truth_root = ds.root / GROUND_TRUTH
+    with stage("bonus: offer rows with point-in-time features") as s:
+        data = offer_training_frame(ds, offers, config=config, feature_config=fc)
+        s.rows = data.frame.height
+    encoder = FeatureEncoder.fit(data.frame.select(data.feature_columns))
+    selection = select_policy(
+        data.frame,
+        encoder,
+        config=config,
+        feature_config=fc,
+        alternatives=truth_root.is_dir(),
+    )
+    results["policy_selection"] = selection.report
+    if data.rows_without_features:
+        notes.append(
+            f"{data.rows_without_features:,} offer rows have no customer features at their "
+            "send day and were not learnt from"
+        )
+        results["policy_selection"]["rows_without_features"] = data.rows_without_features
+    notes.append(f"shipped bonus policy: {selection.shipped.name} ({selection.report['reason']})")
+
+    def decide(fitted: Fitted, features: pl.DataFrame | None = None) -> Decision:
+        return prepare_policy_decision(
+            ds,
+            fitted,
+            arms=selection.arms,
+            ratios=selection.ratios,
+            feature_config=fc,
+            as_of=as_of,
+            config=config,
+            offers=offers,
+            features=features,
+        )
+
+    decision = decide(selection.shipped)
     ids = decision.candidates.customer_ids.cast(str).to_list()
     book = OfferBook.from_decision(
         decision,
@@ -101,19 +140,21 @@ def train_bonus(
         up_sell_item=_aligned(ids, up_sell_item),
         min_roi=config.min_roi,
     )
-    truth_root = ds.root / GROUND_TRUTH
     if truth_root.is_dir():
         from synth.response import ResponseTruth
 
+        others = {n: decide(f, decision.features) for n, f in selection.alternatives.items()}
         with stage("bonus: policies vs the ground truth"):
-            comparison = evaluate_policies(decision, ResponseTruth.load(ds.root), config=config)
+            comparison = evaluate_policies(
+                decision, ResponseTruth.load(ds.root), config=config, alternatives=others
+            )
         results["policies"] = comparison["policies"]
         results["policy_comparison"] = {
             k: v for k, v in comparison.items() if k not in ("policies", "plot")
         }
     else:
         notes.append("no ground truth in this dataset: policies are not scored against an oracle")
-    return BonusTraining(book=book, results=results, notes=tuple(notes))
+    return BonusTraining(book=book, results=results, notes=tuple(notes), selection=selection)
 
 
 def _aligned(ids: list[str], by_customer: dict[str, str] | None) -> np.ndarray | None:

@@ -37,8 +37,9 @@ reported ``spend`` is the true one).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -49,20 +50,22 @@ import polars as pl
 from scipy.stats import spearmanr
 
 from features.columns import Col, OfferType
+from features.config import FeatureConfig
 from features.dataset import Dataset
 from features.names import Feat, Segment, Stage
 from features.progress import stage
 from training.bonus.candidates import Candidates, build_candidates
 from training.bonus.config import BonusConfig
 from training.bonus.optimizer import Allocation, optimize_budget
-from training.bonus.profit import profit_matrices
+from training.bonus.profit import Option, profit_matrices
 from training.bonus.response import ResponseModel, model_features
-from training.bonus.value import Value
+from training.bonus.selection import Fitted, margins, priced
+from training.bonus.value import RevenueRatios, Value
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
-BUDGET_SHARES: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+BUDGET_SHARES: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 class PolicyError(Exception):
@@ -86,6 +89,8 @@ class Decision:
     margin_none: FloatArray  # (n,)
     profit: FloatArray  # (n, m) expected incremental profit
     cost: FloatArray  # (n, m) expected bonus cost
+    # what anyone may be offered (eligibility); candidates.mask is what this policy offers
+    eligible: npt.NDArray[np.bool_] | None = None
 
 
 def decision_inputs(
@@ -147,6 +152,71 @@ def prepare_decision(
         margin_none=margin_none,
         profit=profit,
         cost=cost,
+    )
+
+
+def prepare_policy_decision(
+    ds: Dataset,
+    fitted: Fitted,
+    *,
+    arms: Sequence[Option],
+    ratios: RevenueRatios,
+    feature_config: FeatureConfig,
+    as_of: datetime,
+    config: BonusConfig,
+    offers: pl.DataFrame | None = None,
+    features: pl.DataFrame | None = None,
+) -> Decision:
+    """The decision of a policy chosen by `training.bonus.selection.select_policy` at ``as_of``.
+
+    Only options that the history randomised (``arms``) can be priced; the others are masked
+    out and counted (``options_never_randomised``). Pass ``features`` to reuse them.
+    """
+    if features is None:
+        with stage("bonus: decision features") as s:
+            features = model_features(
+                ds, offers, as_of=as_of, config=config, feature_config=feature_config
+            )
+            s.rows = features.height
+    value = features.select(Col.CUSTOMER, Value.EXPECTED_CHECK, Value.MARGIN_RATE)
+    candidates = build_candidates(
+        features,
+        value,
+        config=config,
+        as_of=as_of,
+        offers=offers,
+        known_types={a.offer_type for a in arms},
+    )
+    index = {(a.offer_type, a.bonus): j for j, a in enumerate(arms)}
+    cols = np.array([index.get((o.offer_type, o.bonus), -1) for o in candidates.options])
+    missing = [o.label for o, c in zip(candidates.options, cols, strict=True) if c < 0]
+    if missing:
+        candidates.notes.append(
+            f"options never randomised in the offer history (no evidence of their effect): "
+            f"not offered: {missing}"
+        )
+        candidates.exclusions["options_never_randomised"] = len(missing)
+    priced_arms = [arms[c] if c >= 0 else Option(OfferType.NONE, 0.0) for c in cols]
+    allowed = np.array([c >= 0 and bool(fitted.allowed[c]) for c in cols], dtype=bool)
+    eligible = candidates.mask & (cols >= 0)[None, :]
+    candidates = dataclasses.replace(candidates, mask=candidates.mask & allowed[None, :])
+    with stage(f"bonus: {fitted.name} effects") as s:
+        effects = fitted.model.effects(features, priced_arms)
+        s.rows = effects.uplift.size
+    margin_none, margin_offer = margins(features, priced_arms, ratios)
+    profit, cost = priced(effects, margin_none, margin_offer, priced_arms, config.point_value)
+    return Decision(
+        as_of=as_of,
+        features=features,
+        value=value,
+        candidates=candidates,
+        p_offer=effects.p_offer,
+        p_none=np.clip(effects.p_none, 0.0, 1.0),
+        margin_offer=margin_offer,
+        margin_none=margin_none,
+        profit=profit,
+        cost=cost,
+        eligible=eligible,
     )
 
 
@@ -377,12 +447,19 @@ def _row_cost(option: IntArray, cost: FloatArray) -> FloatArray:
 class _Table:
     results: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
-    def add(self, policy: str, budget: float, profit: float, spend: float, treated: int) -> None:
-        self.results.setdefault(policy, {})[_key(budget)] = {
-            "spend": spend,
-            "profit": profit,
-            "treated": float(treated),
-        }
+    def add(
+        self,
+        policy: str,
+        budget: float,
+        profit: float,
+        spend: float,
+        treated: int,
+        planned: float | None = None,
+    ) -> None:
+        row = {"spend": spend, "profit": profit, "treated": float(treated)}
+        if planned is not None:
+            row["planned_spend"] = planned
+        self.results.setdefault(policy, {})[_key(budget)] = row
 
 
 def _key(budget: float) -> str:
@@ -396,8 +473,12 @@ def evaluate_policies(
     config: BonusConfig,
     budgets: Sequence[float] | None = None,
     seed: int = 7,
+    alternatives: Mapping[str, Decision] | None = None,
 ) -> dict[str, Any]:
     """Score every policy with the true response at each budget (see the module docstring).
+
+    ``alternatives`` are other fitted policies' decisions over the same customers and options
+    (e.g. the simple rules learnt from the same history), each planned like ``ours``.
 
     ``budgets`` default to `BUDGET_SHARES` of the oracle's unconstrained spend. Returns a
     JSON-able dict: ``policies`` (policy -> str(budget) -> spend, profit, treated,
@@ -405,11 +486,12 @@ def evaluate_policies(
     uniform policy used per budget), ``targets`` and ``diagnostics``.
     """
     cand = decision.candidates
+    eligible = decision.eligible if decision.eligible is not None else cand.mask
     with stage("bonus: true response of every option") as s:
         true = true_matrices(truth, cand, as_of=decision.as_of, point_value=config.point_value)
         s.rows = true.profit.size
     unconstrained = optimize_budget(
-        true.profit, true.cost, None, mask=cand.mask, min_roi=config.min_roi
+        true.profit, true.cost, None, mask=eligible, min_roi=config.min_roi
     )
     top_spend = unconstrained.total_cost
     if budgets is None:
@@ -418,20 +500,22 @@ def evaluate_policies(
     if not budgets:
         raise PolicyError("evaluate_policies: no positive budget to evaluate")
     rng = np.random.default_rng(seed)
-    n = cand.mask.shape[0]
+    n = eligible.shape[0]
     table = _Table()
     uniform_levels: dict[str, float] = {}
     oracle_at_spend: dict[str, float] = {}  # budget key -> oracle profit at ours' true spend
 
-    rules = rule_based_offers(decision.features, decision.value, cand, config)
+    rules = rule_based_offers(
+        decision.features, decision.value, dataclasses.replace(cand, mask=eligible), config
+    )
     tie_break: FloatArray = rng.random(size=(n,))
     sort_keys = np.vstack([tie_break, rules.priority.astype(np.float64)])
     rule_order = np.lexsort(sort_keys).astype(np.intp)  # by priority, random within a rule
     rule_cost = _row_cost(rules.choice, true.cost)
 
     random_option = np.full(n, -1, dtype=np.intp)
-    for i in np.flatnonzero(cand.mask.any(axis=1)):
-        random_option[i] = rng.choice(np.flatnonzero(cand.mask[i]))
+    for i in np.flatnonzero(eligible.any(axis=1)):
+        random_option[i] = rng.choice(np.flatnonzero(eligible[i]))
     random_order = rng.permutation(n).astype(np.intp)
     random_cost = _row_cost(random_option, true.cost)
 
@@ -441,22 +525,25 @@ def evaluate_policies(
     for budget in budgets:
         with stage(f"bonus: policies at budget {budget:,.0f}"):
             ours = choose_offers(decision, budget, config)
-            table.add("ours", budget, *realised(np.asarray(ours.choice), true))
+            table.add("ours", budget, *realised(np.asarray(ours.choice), true), ours.total_cost)
+            for name, other in (alternatives or {}).items():
+                alloc = choose_offers(other, budget, config)
+                table.add(name, budget, *realised(np.asarray(alloc.choice), true), alloc.total_cost)
             oracle = optimize_budget(
-                true.profit, true.cost, budget, mask=cand.mask, min_roi=config.min_roi
+                true.profit, true.cost, budget, mask=eligible, min_roi=config.min_roi
             )
             table.add("oracle", budget, *realised(np.asarray(oracle.choice), true))
             # ours budgets with predicted costs, so its true spend can miss the budget: the
             # oracle at ours' true spend is the like-for-like comparison
             ours_spend = table.results["ours"][_key(budget)]["spend"]
             same = optimize_budget(
-                true.profit, true.cost, ours_spend, mask=cand.mask, min_roi=config.min_roi
+                true.profit, true.cost, ours_spend, mask=eligible, min_roi=config.min_roi
             )
             oracle_at_spend[_key(budget)] = realised(np.asarray(same.choice), true)[0]
             table.add("no_bonus", budget, 0.0, 0.0, 0)
             best: tuple[float, float, int, float] | None = None
             for j in cashback:
-                option = np.where(cand.mask[:, j], j, -1).astype(np.intp)
+                option = np.where(eligible[:, j], j, -1).astype(np.intp)
                 pick = fill_to_budget(uniform_order, option, true.cost[:, j], budget)
                 got = realised(pick, true)
                 if best is None or got[0] > best[0]:

@@ -543,6 +543,31 @@ def _fit(
     return model, best
 
 
+def fit_response_model(
+    frame: pl.DataFrame,
+    encoder: FeatureEncoder,
+    ratios: RevenueRatios,
+    config: BonusConfig,
+    feature_config: FeatureConfig,
+) -> ResponseModel:
+    """The response model (``config.response_structure``) on offer rows, full rounds."""
+    offer_types = (
+        OfferType.NONE,
+        *sorted(set(frame.get_column(Col.OFFER_TYPE).to_list()) - {OfferType.NONE}),
+    )
+    model, _ = _fit(
+        encoder,
+        offer_types,
+        ratios,
+        frame,
+        config,
+        feature_config,
+        config.lgbm.num_boost_round,
+        0,
+    )
+    return model
+
+
 def response_lgbm(config: BonusConfig) -> LgbmParams:
     """`BonusConfig.lgbm` with the response model's own ``feature_fraction``.
 

@@ -26,6 +26,7 @@ their customers' expected check``, shrunk toward the control ratio (offer type `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +37,7 @@ import polars as pl
 
 from features.columns import Col, OfferType
 from features.dataset import Dataset
+from features.reductions import stable_sum
 from training.bonus.config import BonusConfig
 
 FloatArray = npt.NDArray[np.float64]
@@ -120,22 +122,25 @@ def customer_value(
     lines, missing = _sale_lines(ds, as_of, config)
     orders = (
         lines.group_by(Col.CUSTOMER, Col.ORDER)
-        .agg(pl.col(Col.AMOUNT).sum().alias("_check"), pl.col("_margin").sum())
+        .agg(stable_sum(pl.col(Col.AMOUNT)).alias("_check"), stable_sum(pl.col("_margin")))
+        .sort(Col.CUSTOMER, Col.ORDER)
         .collect()
     )
     if orders.height == 0:
         raise ValueModelError(f"{ds.root}: no sale lines before {as_of}; order values unknown")
     if priors is None:
-        prior_check = float(orders["_check"].mean())  # type: ignore[arg-type]
-        total_sales = float(orders["_check"].sum())
-        prior_rate = float(orders["_margin"].sum()) / total_sales if total_sales > 0 else 0.0
+        checks = np.sort(orders["_check"].to_numpy())
+        total_sales = math.fsum(checks.tolist())
+        prior_check = total_sales / checks.size
+        margins = math.fsum(np.sort(orders["_margin"].to_numpy()).tolist())
+        prior_rate = margins / total_sales if total_sales > 0 else 0.0
     else:
         prior_check, prior_rate = priors.check, priors.margin_rate
     k = config.value_prior_orders
     per = orders.group_by(Col.CUSTOMER).agg(
         pl.len().alias(Value.ORDERS),
-        pl.col("_check").sum().alias("_sales"),
-        pl.col("_margin").sum().alias("_margin"),
+        stable_sum(pl.col("_check")).alias("_sales"),
+        stable_sum(pl.col("_margin")).alias("_margin"),
     )
     if customers is not None:
         per = (
@@ -207,10 +212,14 @@ def fit_revenue_ratios(frame: pl.DataFrame, config: BonusConfig) -> RevenueRatio
         & pl.col(Col.REVENUE).is_not_null()
         & pl.col(Value.EXPECTED_CHECK).is_not_null()
     )
-    sums = conv.group_by(Col.OFFER_TYPE).agg(
-        pl.col(Col.REVENUE).sum().alias("r"),
-        pl.col(Value.EXPECTED_CHECK).sum().alias("c"),
-        pl.len().alias("n"),
+    sums = (
+        conv.group_by(Col.OFFER_TYPE)
+        .agg(
+            stable_sum(pl.col(Col.REVENUE)).alias("r"),
+            stable_sum(pl.col(Value.EXPECTED_CHECK)).alias("c"),
+            pl.len().alias("n"),
+        )
+        .sort(Col.OFFER_TYPE)
     )
     table = {row[Col.OFFER_TYPE]: row for row in sums.iter_rows(named=True)}
     k = config.value_prior_conversions

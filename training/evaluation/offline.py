@@ -14,8 +14,9 @@ cutoff, the rest are ``active``.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +26,14 @@ import scipy.sparse as sp
 
 from features.columns import Col
 from features.progress import stage
+from training.evaluation.cache import EvaluationCache
 from training.evaluation.metrics import DEFAULT_KS, coverage, ranking_metrics
 from training.evaluation.split import SplitConfig, temporal_split
 from training.recs.base import Interactions, Recommender, build_interactions
 from training.recs.crosssell import CrossSell
 from training.recs.upsell import UpSell
+
+log = logging.getLogger("offers")
 
 NEW_DAYS = 30
 SLEEPING_DAYS = 90
@@ -102,11 +106,15 @@ def evaluate_models(
     config: SplitConfig | None = None,
     cross_sell: Callable[[], CrossSell] | None = None,
     up_sell: Callable[[], UpSell] | None = None,
+    cache: EvaluationCache | None = None,
+    fresh: Collection[str] = (),
 ) -> dict[str, Any]:
     """Fit each model factory on the train period and score it on the test window.
 
     With ``cross_sell`` / ``up_sell`` factories the result also holds ``"cross_sell"`` and
-    ``"up_sell"`` hit rates (see `cross_sell_hit_rate`, `up_sell_hit_rate`).
+    ``"up_sell"`` hit rates (see `cross_sell_hit_rate`, `up_sell_hit_rate`). With ``cache``,
+    a model not in ``fresh`` whose scores on this data, split and code are cached is not
+    refitted; ``"evaluation_cache"`` then lists the models ``reused`` and ``computed``.
 
     Returns a JSON-able dict: ``{"split": {...}, "models": {name: {"new": {metric: {k: v}},
     "repeats": {...}, "coverage": {k: v}, "fit_seconds": s, "recommend_seconds": s}},
@@ -168,7 +176,24 @@ def evaluate_models(
         "models": {},
         "segments": {n: {} for n in seg_names},
     }
+    cache_split = {
+        "cutoff": split.cutoff.isoformat(),
+        "test_end": split.end.isoformat(),
+        "validation_days": config.validation_days,
+        "ks": list(ks),
+    }
+    reused: list[str] = []
     for name, factory in models.items():
+        cached = None if cache is None or name in fresh else cache.load(name, cache_split)
+        if cached is not None and not _complete(cached, seg_names):
+            cached = None
+        if cached is not None:
+            log.info("evaluate %s: scores from the evaluation cache (same data, split, code)", name)
+            result["models"][name] = cached["scores"]
+            for seg in seg_names:
+                result["segments"][seg][name] = cached["segments"][seg]
+            reused.append(name)
+            continue
         with stage(f"evaluate {name}"):
             model = factory()
             started = time.perf_counter()
@@ -196,6 +221,21 @@ def evaluate_models(
                 f"new_ndcg@{k_seg}": float(nd_new[in_new].mean()) if in_new.any() else None,
                 "customers": int(in_rep.sum()),
             }
+        if cache is not None and name not in fresh:
+            cache.save(
+                name,
+                cache_split,
+                {
+                    "scores": result["models"][name],
+                    "segments": {seg: result["segments"][seg][name] for seg in seg_names},
+                },
+            )
+    if cache is not None:
+        result["evaluation_cache"] = {
+            "folder": str(cache.folder),
+            "reused": reused,
+            "computed": [n for n in models if n not in reused],
+        }
     if cross_sell is not None:
         with stage("evaluate cross-sell"):
             xs = cross_sell()
@@ -207,6 +247,16 @@ def evaluate_models(
             us.fit(data)
             result["up_sell"] = up_sell_hit_rate(us, data, split.test, warm_idx, k_max)
     return result
+
+
+def _complete(entry: dict[str, Any], segments: Iterable[str]) -> bool:
+    """A cache entry holds the scores and every segment's entry (else it is recomputed)."""
+    by_segment = entry.get("segments")
+    return (
+        isinstance(entry.get("scores"), dict)
+        and isinstance(by_segment, dict)
+        and all(seg in by_segment for seg in segments)
+    )
 
 
 def _test_orders(test: pl.LazyFrame, data: Interactions) -> pl.DataFrame:

@@ -153,6 +153,14 @@ def metric_summary(results: Mapping[str, Any]) -> dict[str, float]:
             for metric, v in _mapping(values).items():
                 if _is_number(v):
                     out[f"segment.{segment}.{model}.{metric}"] = float(v)
+    # the off-policy table of the bonus policies (training.bonus.selection)
+    selection = _mapping(results.get("policy_selection"))
+    for policy, by_share in _mapping(selection.get("off_policy")).items():
+        for share, values in _mapping(by_share).items():
+            for metric in ("profit_dr", "profit_dr_low", "profit_dr_high", "spend_dr"):
+                v: Any = _mapping(values).get(metric)
+                if _is_number(v):
+                    out[f"policy.{policy}.{metric}@{share}"] = float(v)
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 

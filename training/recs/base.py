@@ -19,6 +19,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from features.columns import Col
+from features.reductions import stable_sum
 
 UNKNOWN_CATEGORY = "__unknown__"
 _EPOCH = datetime(1970, 1, 1)
@@ -223,8 +224,8 @@ def build_interactions(
     pairs = (
         lines.group_by("c", "i")
         .agg(
-            net=pl.col(Col.QUANTITY).sum(),
-            gross=pl.col(Col.QUANTITY).filter(pl.col(Col.QUANTITY) > 0).sum(),
+            net=stable_sum(pl.col(Col.QUANTITY)),
+            gross=stable_sum(pl.col(Col.QUANTITY).filter(pl.col(Col.QUANTITY) > 0)),
             orders=pl.col(Col.ORDER).filter(pl.col(Col.QUANTITY) > 0).n_unique(),
             first=pl.col("day").filter(pl.col(Col.QUANTITY) > 0).min(),
             last=pl.col("day").filter(pl.col(Col.QUANTITY) > 0).max(),

@@ -93,3 +93,29 @@ def test_top_k_keeps_the_lowest_indices_of_a_tie_at_the_cut():
     for k in (1, 7, 30):
         want = np.array([np.lexsort((np.arange(200), -row))[:k] for row in scores])
         np.testing.assert_array_equal(top_k(scores, k), want)
+
+
+def _csr_bytes(m) -> tuple[bytes, bytes, bytes]:
+    return m.indptr.tobytes(), m.indices.tobytes(), m.data.tobytes()
+
+
+def test_interactions_are_bit_identical_whatever_the_order_of_the_lines():
+    # the same data must give the same models: ids, pairs and strengths may not depend on the
+    # order polars meets the lines (fractional quantities, e.g. sold by weight, are summed)
+    rng = np.random.default_rng(2)
+    lines = []
+    for n in range(3000):
+        customer, item = f"c{rng.integers(40)}", str(rng.choice(list(ITEMS)))
+        qty = round(float(rng.uniform(0.05, 2.0)), 3)
+        lines.append((customer, f"o{n}", float(rng.integers(0, 90)), item, qty))
+        if rng.random() < 0.2:
+            lines.append((customer, f"r{n}", 95.0, item, -round(qty * rng.uniform(0.1, 0.6), 3)))
+    items = make_items(ITEMS)
+    first = build_interactions(make_tx(lines), items, until=None)
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(len(lines))
+        again = build_interactions(make_tx([lines[i] for i in order]), items, until=None)
+        assert list(again.customers.ids) == list(first.customers.ids)
+        assert list(again.items.ids) == list(first.items.ids)
+        for name in ("matrix", "first_day", "last_day", "baskets"):
+            assert _csr_bytes(getattr(again, name)) == _csr_bytes(getattr(first, name)), name
