@@ -158,9 +158,9 @@ def metric_summary(results: Mapping[str, Any]) -> dict[str, float]:
     for policy, by_share in _mapping(selection.get("off_policy")).items():
         for share, values in _mapping(by_share).items():
             for metric in ("profit_dr", "profit_dr_low", "profit_dr_high", "spend_dr"):
-                v: Any = _mapping(values).get(metric)
-                if _is_number(v):
-                    out[f"policy.{policy}.{metric}@{share}"] = float(v)
+                number = _mapping(values).get(metric)
+                if isinstance(number, int | float) and not isinstance(number, bool):
+                    out[f"policy.{policy}.{metric}@{share}"] = float(number)
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
