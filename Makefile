@@ -88,7 +88,7 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy features synth training service offers
+	$(BIN)/mypy features synth training evaluation service offers
 
 bench: install
 	$(BIN)/python -m benchmarks

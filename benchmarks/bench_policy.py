@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from evaluation.oracle import oracle_judge
 from features.build import default_as_of
 from features.columns import Col
 from features.config import FeatureConfig
@@ -81,7 +82,11 @@ def main() -> None:
         ds = load_dataset(root)
         started = time.perf_counter()
         trained = train_bonus(
-            ds, as_of=default_as_of(ds), config=BonusConfig(), feature_config=FeatureConfig()
+            ds,
+            as_of=default_as_of(ds),
+            config=BonusConfig(),
+            feature_config=FeatureConfig(),
+            judge=oracle_judge(root),
         )
         print(f"policy_{family}_bonus_training_seconds: {time.perf_counter() - started:.1f} s")
         assert trained.selection is not None

@@ -137,7 +137,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _eval_config(args)
     if args.assume_consent:
         config = replace(config, bonus=replace(config.bonus, assume_consent=args.assume_consent))
-    outcome = train(ds, config, tracking, Path(args.out), eval_cache=_eval_cache(args))
+    from evaluation.oracle import oracle_judge
+
+    outcome = train(
+        ds,
+        config,
+        tracking,
+        Path(args.out),
+        eval_cache=_eval_cache(args),
+        judge=oracle_judge(ds.root),  # only a synthetic world has a ground truth to judge by
+    )
     _print_table(outcome.results)
     _print_cache_use(outcome.results)
     print(f"registered {tracking.model_name} version {outcome.version} (run {outcome.run.run_id})")
@@ -163,8 +172,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_uplift(args: argparse.Namespace) -> int:
     """Response models on the real experiments: Hillstrom uplift benchmark, dunnhumby report."""
-    from training.bonus.dunnhumby import dunnhumby_response_report
-    from training.bonus.hillstrom import uplift_benchmark
+    from evaluation.dunnhumby import dunnhumby_response_report
+    from evaluation.hillstrom import uplift_benchmark
     from training.evaluation.report import render_report
     from training.registry import log_report_run
 

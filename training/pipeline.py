@@ -26,7 +26,7 @@ from features.names import Feat
 from features.progress import stage
 from training.bonus.book import OfferBook
 from training.bonus.config import BonusConfig
-from training.bonus.fit import BonusTraining, train_bonus
+from training.bonus.fit import BonusTraining, Judge, train_bonus
 from training.bonus.rule_book import RuleBook
 from training.bundle import BundleManifest, save_bundle
 from training.config import TrackingConfig
@@ -310,11 +310,14 @@ def train(
     out: Path,
     *,
     eval_cache: Path | None = None,
+    judge: Judge | None = None,
 ) -> TrainOutcome:
     """Evaluate, fit the production and bonus models, bundle, report, log and register.
 
     ``eval_cache`` is the folder of the evaluation cache (`training.evaluation.cache`): the
     baselines' scores on unchanged data are reused from it; None evaluates every model.
+    ``judge`` scores the bonus decisions (`training.bonus.fit.train_bonus`), e.g. against a
+    synthetic world's truth; its sections join the report.
     """
     tx = ds.require("transactions", "recommendation training")
     fingerprint = dataset_fingerprint(tx, tables={"items": ds.require("items", "training")})
@@ -330,6 +333,7 @@ def train(
         feature_config=config.features,
         cross_sell_item=cross_item,
         up_sell_item=up_item,
+        judge=judge,
     )
     results.update(bonus.results)
     if ds.consent_mapping:  # consent columns renamed or parsed on loading (features.consent)

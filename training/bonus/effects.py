@@ -244,8 +244,16 @@ def fit_dr_learner(
     lgbm: LgbmParams,
     *,
     pseudo: PseudoOutcomes | None = None,
+    nuisance: SLearner | None = None,
 ) -> DRLearner:
-    """The DR-learner on encoded rows ``x`` of ``logged`` (see the module docstring)."""
+    """The DR-learner on encoded rows ``x`` of ``logged`` (see the module docstring).
+
+    Each arm's regression rows are the rows that got the arm or the hold-out (a random
+    subsample of the campaign's rows, since assignment is random), with the assignment
+    probabilities renormalised to that pair: the same target as over all rows, with a
+    fraction of the rows and much smaller weights. ``nuisance`` (an S-learner on the same rows)
+    is fitted when not given.
+    """
     if pseudo is None:
         pseudo = pseudo_outcomes(
             encoder,
@@ -256,7 +264,8 @@ def fit_dr_learner(
             folds=config.folds,
             seed=lgbm.seed,
         )
-    nuisance = fit_s_learner(encoder, x, logged, lgbm, rounds=config.nuisance_rounds)
+    if nuisance is None:
+        nuisance = fit_s_learner(encoder, x, logged, lgbm, rounds=config.nuisance_rounds)
     names = [*encoder.names, "bonus"]
     params = {
         "objective": "regression",
@@ -278,11 +287,19 @@ def fit_dr_learner(
         cols = [j for j, a in enumerate(logged.arms) if a.offer_type == offer_type]
         blocks_x, blocks_y = [], []
         for j in cols:
-            rows = np.flatnonzero(logged.support[:, j])
+            rows = np.flatnonzero(logged.support[:, j] & ((logged.arm == j) | (logged.arm < 0)))
             if rows.size == 0:
                 continue
+            e_arm, e_none = logged.prob[rows, j], logged.prob_none[rows]
+            got = logged.arm[rows] == j
+            y, mu, mu0 = logged.converted[rows], pseudo.mu[rows, j], pseudo.mu_none[rows]
+            phi = np.where(
+                got,
+                mu - mu0 + (y - mu) * (e_arm + e_none) / e_arm,
+                mu - mu0 - (y - mu0) * (e_arm + e_none) / e_none,
+            )
             blocks_x.append(np.hstack([x[rows], np.full((rows.size, 1), logged.arms[j].bonus)]))
-            blocks_y.append(np.clip(pseudo.phi[rows, j], -config.clip, config.clip))
+            blocks_y.append(np.clip(phi, -config.clip, config.clip))
         if not blocks_x:
             continue
         data = lgb.Dataset(

@@ -8,6 +8,7 @@ check, with no predicted response); campaigns over it count the budget at worst-
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from features.dataset import Dataset
 from features.progress import stage
 from training.bonus.book import OfferBook
 from training.bonus.config import BonusConfig
-from training.bonus.policies import Decision, evaluate_policies, prepare_policy_decision
+from training.bonus.policies import Decision, prepare_policy_decision
 from training.bonus.propensity import (
     FeatureEncoder,
     PropensityError,
@@ -31,7 +32,8 @@ from training.bonus.response import NoOfferHistoryError, offer_history, offer_tr
 from training.bonus.rule_book import RuleBook, rule_book_from_dataset
 from training.bonus.selection import Fitted, Selection, select_policy
 
-GROUND_TRUTH = "ground_truth"
+# scores a decision and the alternatives' decisions (evaluation.oracle.oracle_judge)
+Judge = Callable[[Decision, Mapping[str, Decision], BonusConfig], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,14 @@ def train_bonus(
     feature_config: FeatureConfig,
     cross_sell_item: dict[str, str] | None = None,
     up_sell_item: dict[str, str] | None = None,
+    judge: Judge | None = None,
 ) -> BonusTraining:
     """Fit the bonus models on ``ds`` and price every customer's options as of ``as_of``.
 
     ``cross_sell_item`` / ``up_sell_item`` map customer id -> the item a cross-sell / up-sell
-    offer would feature (from the recommendation models).
+    offer would feature (from the recommendation models). ``judge`` (e.g.
+    `evaluation.oracle.oracle_judge` on a synthetic world) scores the shipped decision and the
+    other candidates refitted on the whole history; its sections join the results.
     """
     results: dict[str, Any] = {}
     notes: list[str] = []
@@ -98,7 +103,6 @@ def train_bonus(
         status["fallback"] = "rule-based offers"
         results["rule_based_offers"] = report
         return BonusTraining(book=rule_book, results=results, notes=tuple(notes))
-    truth_root = ds.root / GROUND_TRUTH
     with stage("bonus: offer rows with point-in-time features") as s:
         data = offer_training_frame(ds, offers, config=config, feature_config=fc)
         s.rows = data.frame.height
@@ -108,7 +112,7 @@ def train_bonus(
         encoder,
         config=config,
         feature_config=fc,
-        alternatives=truth_root.is_dir(),
+        alternatives=judge is not None,
     )
     results["policy_selection"] = selection.report
     if data.rows_without_features:
@@ -140,20 +144,9 @@ def train_bonus(
         up_sell_item=_aligned(ids, up_sell_item),
         min_roi=config.min_roi,
     )
-    if truth_root.is_dir():
-        from synth.response import ResponseTruth
-
+    if judge is not None:
         others = {n: decide(f, decision.features) for n, f in selection.alternatives.items()}
-        with stage("bonus: policies vs the ground truth"):
-            comparison = evaluate_policies(
-                decision, ResponseTruth.load(ds.root), config=config, alternatives=others
-            )
-        results["policies"] = comparison["policies"]
-        results["policy_comparison"] = {
-            k: v for k, v in comparison.items() if k not in ("policies", "plot")
-        }
-    else:
-        notes.append("no ground truth in this dataset: policies are not scored against an oracle")
+        results.update(judge(decision, others, config))
     return BonusTraining(book=book, results=results, notes=tuple(notes), selection=selection)
 
 

@@ -41,6 +41,7 @@ from training.bonus.effects import (
     EffectModel,
     Effects,
     PseudoOutcomes,
+    SLearner,
     customer_folds,
     fit_dr_learner,
     fit_s_learner,
@@ -180,8 +181,9 @@ def _fit_candidate(
     frame: pl.DataFrame,
     x: FloatArray,
     logged: Logged,
-    pseudo: PseudoOutcomes,
+    pseudo: PseudoOutcomes | None,
     *,
+    s_learner: SLearner | None = None,
     encoder: FeatureEncoder,
     ratios: RevenueRatios,
     config: BonusConfig,
@@ -194,7 +196,9 @@ def _fit_candidate(
         model_x: EffectModel = fit_x_learner(encoder, x, logged, eff, config.lgbm)
         return Fitted(name, model_x, everything)
     if name == "dr_learner":
-        model: EffectModel = fit_dr_learner(encoder, x, logged, eff, config.lgbm, pseudo=pseudo)
+        model: EffectModel = fit_dr_learner(
+            encoder, x, logged, eff, config.lgbm, pseudo=pseudo, nuisance=s_learner
+        )
         return Fitted(name, model, everything)
     if name == "s_learner":
         return Fitted(
@@ -209,6 +213,8 @@ def _fit_candidate(
             everything,
         )
     if name in _SEGMENT_KIND:
+        if pseudo is None:
+            raise SelectionError(f"{name}: needs the DR pseudo-outcomes")
         margin_none, _ = margins(frame, logged.arms, ratios)
         table = fit_segment_table(
             name,
@@ -365,31 +371,37 @@ def _fold_plans(
     train_frame, held_frame = frame[train_rows], frame[held_rows]
     train_log, held_log = logged.subset(train_rows), logged.subset(held_rows)
     ratios = fit_revenue_ratios(train_frame, config)
-    pseudo = pseudo_outcomes(
-        encoder,
-        x[train_rows],
-        train_log,
-        config.lgbm,
-        rounds=eff.nuisance_rounds,
-        folds=eff.folds,
-        seed=config.seed,
-    )
-    names = list(dict.fromkeys([*eff.candidates, "s_learner"]))
-    fitted = {
-        name: _fit_candidate(
-            name,
-            train_frame,
+    with stage("bonus policy: cross-fitted pseudo-outcomes") as s:
+        pseudo = pseudo_outcomes(
+            encoder,
             x[train_rows],
             train_log,
-            pseudo,
-            encoder=encoder,
-            ratios=ratios,
-            config=config,
-            feature_config=feature_config,
+            config.lgbm,
+            rounds=eff.nuisance_rounds,
+            folds=eff.folds,
+            seed=config.seed,
         )
-        for name in names
-    }
-    effects_of = {n: f.model.effects(held_frame, held_log.arms) for n, f in fitted.items()}
+        s.rows = train_log.n
+    names = list(dict.fromkeys(["s_learner", *eff.candidates]))  # the S-learner serves others
+    fitted: dict[str, Fitted] = {}
+    effects_of: dict[str, Effects] = {}
+    for name in names:
+        with stage(f"bonus policy: {name}") as s:
+            shared = fitted["s_learner"].model if "s_learner" in fitted else None
+            fitted[name] = _fit_candidate(
+                name,
+                train_frame,
+                x[train_rows],
+                train_log,
+                pseudo,
+                s_learner=shared if isinstance(shared, SLearner) else None,
+                encoder=encoder,
+                ratios=ratios,
+                config=config,
+                feature_config=feature_config,
+            )
+            effects_of[name] = fitted[name].model.effects(held_frame, held_log.arms)
+            s.rows = train_log.n
     direct = _direct(effects_of["s_learner"], held_frame, held_log, ratios, config.point_value)
     _, reference = _plan(
         fitted["s_learner"],
@@ -529,14 +541,19 @@ def select_policy(
             if n != best and n in eff.candidates
         ]
     with stage(f"bonus policy: refit {', '.join(names) or 'nothing'} on every row") as s:
-        full_pseudo = pseudo_outcomes(
-            encoder,
-            x,
-            logged,
-            config.lgbm,
-            rounds=eff.nuisance_rounds,
-            folds=eff.folds,
-            seed=config.seed,
+        needs_pseudo = any(n == "dr_learner" or n in RULE_POLICIES for n in names)
+        full_pseudo = (
+            pseudo_outcomes(
+                encoder,
+                x,
+                logged,
+                config.lgbm,
+                rounds=eff.nuisance_rounds,
+                folds=eff.folds,
+                seed=config.seed,
+            )
+            if needs_pseudo
+            else None
         )
         refits = {
             n: _fit_candidate(

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from training.bonus.uplift_learners import (
+from evaluation.uplift_learners import (
     Candidate,
     EnsembleSLearner,
     SLearner,

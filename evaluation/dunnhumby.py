@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from evaluation.uplift_learners import TreeParams
 from features.adapters import import_dataset
 from features.adapters.dunnhumby import CAMPAIGN_END, COUPON_DISC, NAME
 from features.build import customer_features
@@ -42,7 +43,6 @@ from features.dataset import Dataset, load_dataset
 from features.progress import stage
 from training.bonus.propensity import FeatureEncoder, fixed_feature_config, log_loss, roc_auc
 from training.bonus.response import History, offer_history_features
-from training.bonus.uplift_learners import TreeParams
 
 FloatArray = npt.NDArray[np.float64]
 

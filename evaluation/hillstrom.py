@@ -10,9 +10,9 @@ every model is fitted on the 70 % and scored on the 30 %:
 
 - ``random``: uniform random scores (the Qini coefficient of targeting at random, about 0);
 - ``s_learner`` / ``t_learner``: LightGBM with its default settings
-  (`training.bonus.uplift_learners.LGBM_DEFAULTS`), treatment as an input / one model per
+  (`evaluation.uplift_learners.LGBM_DEFAULTS`), treatment as an input / one model per
   group: the usual peers;
-- ``ours``: `training.bonus.uplift_learners.tune_uplift` over ``DEFAULT_CANDIDATES``, i.e.
+- ``ours``: `evaluation.uplift_learners.tune_uplift` over ``DEFAULT_CANDIDATES``, i.e.
   K-fold cross-validation inside the 70 % only (the 30 % is never seen while choosing);
 - ``s_cv_best``: the candidate with the best cross-validated Qini, shown for transparency
   (``ours`` is the one-standard-error choice among the same candidates).
@@ -35,13 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from features.adapters import import_dataset
-from features.adapters.hillstrom import ATTRIBUTES, NAME, VISIT
-from features.columns import Col, OfferType
-from features.dataset import load_dataset
-from features.progress import stage
-from training.bonus.propensity import FeatureEncoder
-from training.bonus.uplift_learners import (
+from evaluation.uplift_learners import (
     DEFAULT_CANDIDATES,
     LGBM_DEFAULTS,
     Candidate,
@@ -49,6 +43,12 @@ from training.bonus.uplift_learners import (
     TLearner,
     tune_uplift,
 )
+from features.adapters import import_dataset
+from features.adapters.hillstrom import ATTRIBUTES, NAME, VISIT
+from features.columns import Col, OfferType
+from features.dataset import load_dataset
+from features.progress import stage
+from training.bonus.propensity import FeatureEncoder
 from training.bonus.uplift_metrics import auuc, auuc_normalised, qini_auc, uplift_at_top
 
 FloatArray = npt.NDArray[np.float64]

@@ -1,4 +1,4 @@
-"""Policies: budget filling, the rule-based fallback, and scoring against a known truth."""
+"""The oracle comparison: policies scored against a known truth (and budget filling, rules)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from evaluation.oracle import diagnostics, evaluate_policies, true_matrices
 from features.columns import Col, OfferType
 from features.names import Feat
 from training.bonus.candidates import build_candidates
 from training.bonus.config import BonusConfig
-from training.bonus.policies import (
-    Decision,
-    diagnostics,
-    evaluate_policies,
-    fill_to_budget,
-    rule_based_offers,
-    true_matrices,
-)
+from training.bonus.policies import Decision, fill_to_budget, rule_based_offers
 from training.bonus.profit import profit_matrices
 from training.bonus.value import Value
 

@@ -13,7 +13,7 @@ uplift ``P(y | x, treated) - P(y | x, control)`` of each row:
   given (the caller's training part only), then refits the winner on all of it.
 
 `DEFAULT_CANDIDATES` is what the Hillstrom benchmark tunes over
-(`training.bonus.hillstrom`): the S-learners of a small regularisation grid (3 or 7 leaves,
+(`evaluation.hillstrom`): the S-learners of a small regularisation grid (3 or 7 leaves,
 100 or 300 rows per leaf, 100 or 250 rounds at learning rate 0.05) and their ensemble (the
 preferred candidate of the one-standard-error rule). LightGBM's defaults (31 leaves, 20 rows
 per leaf, learning rate 0.1) fit the noise of a small effect: on the Hillstrom visit target they

@@ -10,15 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.adapters.dunnhumby import COUPON_DISC
-from features.columns import Col
-from training.bonus.dunnhumby import (
+from evaluation.dunnhumby import (
     COUPON_LINES,
     DunnhumbyError,
     coupon_lines,
     dunnhumby_response_report,
     time_split,
 )
+from features.adapters.dunnhumby import COUPON_DISC
+from features.columns import Col
 
 
 def offers(campaign_rows: dict[str, tuple[datetime, int]]) -> pl.DataFrame:

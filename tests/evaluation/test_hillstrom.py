@@ -11,14 +11,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from training.bonus.hillstrom import (
+from evaluation.hillstrom import (
     MODELS,
     import_hillstrom,
     load_experiment,
     stratified_split,
     uplift_benchmark,
 )
-from training.bonus.uplift_learners import (
+from evaluation.uplift_learners import (
     TreeParams,
     ensemble_candidate,
     s_candidate,

@@ -1,0 +1,1 @@
+"""Offline evaluation of bonus policies: what judges, apart from what decides (training)."""
