@@ -6,9 +6,11 @@ For each response family (``curve``: the response in the form of our curve model
 ``build/bench/``), then `training.bonus.fit.train_bonus` learns from its randomised offer
 history, chooses the shipped policy by off-policy value, and plans at 0.2 / 0.4 / 0.8 of the
 oracle's unconstrained spend (no control hold-out). Printed per family and budget: the true
-profit of ours, of the best simple rule learnt from the same history, and of the best uniform
-offer, as shares of the oracle's; planned vs true spend; and, on the held-out history, the
-shipped plan's off-policy estimate (95% interval) against its true value.
+profit of ours, of the best simple rule learnt from the same history, of the best uniform
+offer, of the DR-learner, and of the feature ceiling (a model fitted on the TRUE profits from
+the same features: what the features can reveal at all), as shares of the oracle's; planned
+vs true spend; and, on the held-out history, the shipped plan's off-policy estimate (95%
+interval) against its true value.
 
 ``python -m benchmarks.bench_policy [customers] [seed]``.
 """
@@ -19,12 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
-from evaluation.oracle import oracle_judge
+from evaluation.oracle import held_out_truth, oracle_judge
 from features.build import default_as_of
-from features.columns import Col
 from features.config import FeatureConfig
 from features.dataset import load_dataset
 from synth.config import WorldConfig
@@ -32,7 +30,6 @@ from synth.response import ResponseTruth
 from synth.world import generate
 from training.bonus.config import RULE_POLICIES, BonusConfig
 from training.bonus.fit import train_bonus
-from training.bonus.selection import Selection
 
 FAMILIES = ("curve", "archetypes")
 SHARES = ("0.2", "0.4", "0.8")
@@ -52,26 +49,6 @@ def world(family: str, customers: int, seed: int) -> Path:
     return root
 
 
-def held_out_truth(
-    selection: Selection, truth: ResponseTruth
-) -> list[tuple[float, float, float, float]]:
-    """(estimate, low, high, true value) of the shipped plan on the held-out rows per budget."""
-    evidence = selection.evidence
-    assert evidence is not None
-    ids = evidence.rows.get_column(Col.CUSTOMER).to_numpy()
-    sent = evidence.rows.get_column(Col.SENT_AT)
-    out = []
-    name = selection.shipped.name
-    for (_, choice), value in zip(evidence.plans[name], evidence.values[name], strict=True):
-        contact = choice >= 0
-        arms = [selection.arms[j] for j in choice[contact]]
-        types = np.array([a.offer_type for a in arms], dtype=object)
-        bonus = np.array([a.bonus for a in arms])
-        true = truth.expected_profit(ids[contact], types, bonus, at=sent.filter(pl.Series(contact)))
-        out.append((value.dr.value, value.dr.low, value.dr.high, float(true.sum())))
-    return out
-
-
 def main() -> None:
     """Run the benchmark and print ``name: value unit`` lines."""
     customers = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
@@ -86,7 +63,7 @@ def main() -> None:
             as_of=default_as_of(ds),
             config=BonusConfig(),
             feature_config=FeatureConfig(),
-            judge=oracle_judge(root),
+            judge=oracle_judge(root, ceiling=True),
         )
         print(f"policy_{family}_bonus_training_seconds: {time.perf_counter() - started:.1f} s")
         assert trained.selection is not None
@@ -105,9 +82,12 @@ def main() -> None:
             print(
                 f"policy_{family}_b{share}: ours {ours['profit'] / o:.3f} | best rule "
                 f"{best_rule} {rules.get(best_rule, float('nan')) / o:.3f} | best uniform "
-                f"{uniform.get('profit', float('nan')) / o:.3f} | dr_learner "
+                f"{uniform.get('profit', float('nan')) / o:.3f} | x_learner "
+                f"{policies.get('x_learner', {}).get(key, {}).get('profit', float('nan')) / o:.3f}"
+                f" | dr_learner "
                 f"{policies.get('dr_learner', {}).get(key, {}).get('profit', float('nan')) / o:.3f}"
-                f" | oracle 1.000 of {o:,.0f}"
+                f" | feature ceiling "
+                f"{policies['feature_ceiling'][key]['profit'] / o:.3f} | oracle 1.000 of {o:,.0f}"
             )
             planned = ours.get("planned_spend", float("nan"))
             print(
@@ -116,16 +96,23 @@ def main() -> None:
                 f"budget {float(key):,.0f}"
             )
         truth = ResponseTruth.load(root)
-        for share, (est, low, high, true) in zip(
-            (str(s) for s in BonusConfig().effects.budget_shares),
-            held_out_truth(trained.selection, truth),
-            strict=True,
-        ):
-            inside = "inside" if low <= true <= high else "OUTSIDE"
-            print(
-                f"policy_{family}_ope_b{share}: estimate {est:,.0f} [{low:,.0f}, {high:,.0f}] "
-                f"true {true:,.0f} ({inside})"
-            )
+        selection = trained.selection
+        name = selection.shipped.name
+        evidence = selection.evidence
+        assert evidence is not None
+        if name in evidence.values:
+            truths = held_out_truth(selection, truth, name)
+            for share, value, (true, _) in zip(
+                (str(s) for s in BonusConfig().effects.budget_shares),
+                evidence.values[name],
+                truths,
+                strict=True,
+            ):
+                inside = "inside" if value.dr.low <= true <= value.dr.high else "OUTSIDE"
+                print(
+                    f"policy_{family}_ope_b{share}: estimate {value.dr.value:,.0f} "
+                    f"[{value.dr.low:,.0f}, {value.dr.high:,.0f}] true {true:,.0f} ({inside})"
+                )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import spearmanr
 
-from features.columns import OfferType
+from features.columns import Col, OfferType
 from features.progress import stage
 from training.bonus.candidates import Candidates
 from training.bonus.config import BonusConfig
@@ -53,6 +53,7 @@ from training.bonus.policies import (
     fill_to_budget,
     rule_based_offers,
 )
+from training.bonus.selection import Selection, margins
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -149,6 +150,7 @@ def evaluate_policies(
     budgets: Sequence[float] | None = None,
     seed: int = 7,
     alternatives: Mapping[str, Decision] | None = None,
+    ceiling: bool = False,
 ) -> dict[str, Any]:
     """Score every policy with the true response at each budget (see the module docstring).
 
@@ -230,6 +232,12 @@ def evaluate_policies(
             table.add("rfm_rules", budget, *realised(pick, true))
             pick = fill_to_budget(random_order, random_option, random_cost, budget)
             table.add("random", budget, *realised(pick, true))
+    if ceiling:
+        with stage("bonus: the feature ceiling (a model fitted on the true profits)"):
+            for budget, profit in zip(
+                budgets, feature_ceiling(decision, true, budgets, seed=seed), strict=True
+            ):
+                table.add("feature_ceiling", budget, profit, math.nan, 0)
 
     policies = table.results
     for per_budget in policies.values():
@@ -316,8 +324,11 @@ def diagnostics(decision: Decision, true: TrueMatrices) -> dict[str, float]:
 Judge = Callable[[Decision, Mapping[str, Decision], BonusConfig], dict[str, Any]]
 
 
-def oracle_judge(root: Path) -> Judge | None:
-    """The oracle comparison for the dataset at ``root`` (None without a ground truth)."""
+def oracle_judge(root: Path, *, ceiling: bool = False) -> Judge | None:
+    """The oracle comparison for the dataset at ``root`` (None without a ground truth).
+
+    ``ceiling`` adds `feature_ceiling` (minutes on 20k customers: for benchmarks).
+    """
     if not (Path(root) / GROUND_TRUTH).is_dir():
         return None
     from synth.response import ResponseTruth
@@ -329,7 +340,7 @@ def oracle_judge(root: Path) -> Judge | None:
     ) -> dict[str, Any]:
         with stage("bonus: policies vs the ground truth"):
             comparison = evaluate_policies(
-                decision, truth, config=config, alternatives=alternatives
+                decision, truth, config=config, alternatives=alternatives, ceiling=ceiling
             )
         return {
             "policies": comparison["policies"],
@@ -339,3 +350,95 @@ def oracle_judge(root: Path) -> Judge | None:
         }
 
     return judge
+
+
+def feature_ceiling(
+    decision: Decision,
+    true: TrueMatrices,
+    budgets: Sequence[float],
+    *,
+    seed: int = 7,
+) -> list[float]:
+    """True profit of the best plan a model of these features could make, per budget.
+
+    A LightGBM regression per option column learns the TRUE incremental profit from the
+    decision's features (two customer folds, each predicted by the model fitted on the other),
+    and the optimizer plans on those predictions with the true costs. No learner that sees
+    only these features, however much history it had, can be expected to do better: the gap
+    between this and the oracle is what the world keeps hidden (latent types), the gap between
+    ours and this is what our learning loses.
+    """
+    from training.bonus.propensity import FeatureEncoder
+
+    features = decision.features
+    eligible = decision.eligible if decision.eligible is not None else decision.candidates.mask
+    encoder = FeatureEncoder.fit(features.drop("customer_id"))
+    x = encoder.transform(features)
+    n, m = eligible.shape
+    fold = np.random.default_rng(seed).integers(0, 2, n)
+    predicted = np.zeros((n, m))
+    params = {
+        "objective": "regression",
+        "num_leaves": 15,
+        "learning_rate": 0.05,
+        "min_data_in_leaf": 50,
+        "num_threads": 1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": seed,
+        "verbosity": -1,
+    }
+    import lightgbm as lgb
+
+    for j in np.flatnonzero(eligible.any(axis=0)):
+        for f in (0, 1):
+            fit = (fold != f) & eligible[:, j]
+            if fit.sum() < 50:
+                continue
+            booster = lgb.train(params, lgb.Dataset(x[fit], true.profit[fit, j]), 200)
+            predicted[fold == f, j] = booster.predict(x[fold == f])
+    out = []
+    for budget in budgets:
+        alloc = optimize_budget(predicted, true.cost, budget, mask=eligible)
+        out.append(realised(np.asarray(alloc.choice), true)[0])
+    return out
+
+
+def held_out_truth(
+    selection: Selection, truth: Truth, name: str, *, model_margins: bool = False
+) -> list[tuple[float, float]]:
+    """(true profit, true spend) of candidate ``name``'s held-out plans, one per budget.
+
+    The plans are those `training.bonus.selection.select_policy` estimated off-policy: each
+    row's customer at its send day, with the arm the plan chose. With ``model_margins`` the
+    true conversion probabilities are priced at the model's expected order margins (what the
+    off-policy reward uses, `training.bonus.logged`), so the figure is exactly what the
+    estimate estimates; without, at the world's true margins (the margin model's error
+    included).
+    """
+    evidence = selection.evidence
+    if evidence is None:
+        raise PolicyError("the selection kept no held-out evidence")
+    rows = evidence.rows
+    ids = rows.get_column(Col.CUSTOMER).to_numpy()
+    sent = rows.get_column(Col.SENT_AT)
+    margin_none, margin_arm = margins(rows, selection.arms, selection.ratios)
+    out = []
+    for _, choice in evidence.plans[name]:
+        contact = np.flatnonzero(choice >= 0)
+        if contact.size == 0:
+            out.append((0.0, 0.0))
+            continue
+        chosen = choice[contact]
+        types = np.array([selection.arms[j].offer_type for j in chosen], dtype=object)
+        bonus = np.array([selection.arms[j].bonus for j in chosen])
+        at = sent.gather(contact)
+        p = truth.p_convert(ids[contact], types, bonus, at=at)
+        if model_margins:
+            p0 = truth.p_convert(ids[contact], OfferType.NONE, 0.0, at=at)
+            m_arm = margin_arm[contact, chosen]
+            profit = p * (m_arm - bonus) - p0 * margin_none[contact]
+        else:
+            profit = truth.expected_profit(ids[contact], types, bonus, at=at)
+        out.append((math.fsum(profit.tolist()), math.fsum((p * bonus).tolist())))
+    return out

@@ -60,7 +60,7 @@ def _logged(n: int) -> object:
     return logged_data(frame, point_value=1.0)
 
 
-def test_the_best_lower_bound_ships_and_nobody_when_no_bound_is_above_zero() -> None:
+def test_the_best_lower_bound_ships_and_nobody_when_no_estimate_is_above_zero() -> None:
     logged = _logged(2000)
     rng = np.random.default_rng(0)
     steady = np.full(2000, 1.0) + rng.normal(0, 0.1, 2000)
