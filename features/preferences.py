@@ -25,7 +25,7 @@ import polars as pl
 from features.columns import Col
 from features.names import Feat
 from features.orders import lines_before
-from features.reductions import stable_sum
+from features.reductions import FINE, ordered_sum, stable_sum
 
 _SOLD = "_sold"
 _UNIT = "_unit_price"
@@ -98,7 +98,7 @@ def category_sales(tx: pl.LazyFrame, *, as_of: datetime, items: pl.LazyFrame) ->
         .group_by(Col.CUSTOMER, Col.CATEGORY)
         .agg(
             stable_sum(pl.col(Col.AMOUNT)).alias(_SOLD),
-            stable_sum(pl.col(_PCT)).alias(_PCT_SUM),
+            stable_sum(pl.col(_PCT), FINE).alias(_PCT_SUM),
             pl.len().alias(_LINES),
         )
     )
@@ -144,7 +144,7 @@ def category_preferences(sales: pl.LazyFrame, *, categories: Sequence[str]) -> p
             sold.max().alias("_top"),
             stable_sum(sold).alias("_total"),
             pl.len().cast(pl.Int32).alias(Feat.N_CATEGORIES),
-            stable_sum(pl.col(_SLNS)),
+            ordered_sum(pl.col(_SLNS)),
             pl.col(names).sum(),  # one non-zero term per customer: exact in any order
         )
         .select(
@@ -167,5 +167,5 @@ def price_tier(sales: pl.LazyFrame) -> pl.LazyFrame:
     ``sales`` is the frame of `category_sales` (already cut at ``as_of``).
     """
     return sales.group_by(Col.CUSTOMER).agg(
-        (stable_sum(pl.col(_PCT_SUM)) / pl.col(_LINES).sum()).alias(Feat.PRICE_TIER)
+        (stable_sum(pl.col(_PCT_SUM), FINE) / pl.col(_LINES).sum()).alias(Feat.PRICE_TIER)
     )
