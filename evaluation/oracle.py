@@ -37,12 +37,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import spearmanr
 
 from features.columns import Col, OfferType
 from features.progress import stage
+from synth.response import ResponseTruth
 from training.bonus.candidates import Candidates
 from training.bonus.config import BonusConfig
 from training.bonus.optimizer import optimize_budget
@@ -53,6 +55,7 @@ from training.bonus.policies import (
     fill_to_budget,
     rule_based_offers,
 )
+from training.bonus.propensity import FeatureEncoder
 from training.bonus.selection import Selection, margins
 
 FloatArray = npt.NDArray[np.float64]
@@ -331,8 +334,6 @@ def oracle_judge(root: Path, *, ceiling: bool = False) -> Judge | None:
     """
     if not (Path(root) / GROUND_TRUTH).is_dir():
         return None
-    from synth.response import ResponseTruth
-
     truth = ResponseTruth.load(root)
 
     def judge(
@@ -368,8 +369,6 @@ def feature_ceiling(
     between this and the oracle is what the world keeps hidden (latent types), the gap between
     ours and this is what our learning loses.
     """
-    from training.bonus.propensity import FeatureEncoder
-
     features = decision.features
     eligible = decision.eligible if decision.eligible is not None else decision.candidates.mask
     encoder = FeatureEncoder.fit(features.drop("customer_id"))
@@ -388,8 +387,6 @@ def feature_ceiling(
         "seed": seed,
         "verbosity": -1,
     }
-    import lightgbm as lgb
-
     for j in np.flatnonzero(eligible.any(axis=0)):
         for f in (0, 1):
             fit = (fold != f) & eligible[:, j]

@@ -92,15 +92,6 @@ class SLearner:
         z = _with_arm(x, float(self.offer_types.index(offer_type)), bonus)
         return np.asarray(self.booster.predict(z), dtype=np.float64)
 
-    def predict_logged(
-        self, x: FloatArray, arm: npt.NDArray[np.intp], arms: Sequence[Option]
-    ) -> FloatArray:
-        """P(convert) of each row under its own arm (-1 = no offer)."""
-        codes = np.array([self.offer_types.index(a.offer_type) for a in arms] + [0], dtype=float)
-        bonus = np.array([a.bonus for a in arms] + [0.0])
-        z = np.hstack([x, codes[arm][:, None], bonus[arm][:, None]])
-        return np.asarray(self.booster.predict(z), dtype=np.float64)
-
     def effects(self, features: pl.DataFrame, arms: Sequence[Option]) -> Effects:
         """See `EffectModel`."""
         x = self.encoder.transform(features)
@@ -267,21 +258,7 @@ def fit_dr_learner(
     if nuisance is None:
         nuisance = fit_s_learner(encoder, x, logged, lgbm, rounds=config.nuisance_rounds)
     names = [*encoder.names, "bonus"]
-    params = {
-        "objective": "regression",
-        "num_leaves": config.num_leaves,
-        "learning_rate": config.learning_rate,
-        "min_data_in_leaf": config.min_data_in_leaf,
-        "feature_fraction": config.feature_fraction,
-        "lambda_l2": config.lambda_l2,
-        "monotone_constraints": [0] * encoder_width(encoder) + [1],
-        "monotone_constraints_method": "intermediate",
-        "seed": lgbm.seed,
-        "num_threads": lgbm.num_threads,
-        "deterministic": True,
-        "force_row_wise": True,
-        "verbosity": -1,
-    }
+    params = _regression_params(config, lgbm, len(names))
     effect: dict[str, lgb.Booster] = {}
     for offer_type in sorted({a.offer_type for a in logged.arms}):
         cols = [j for j, a in enumerate(logged.arms) if a.offer_type == offer_type]
@@ -311,11 +288,6 @@ def fit_dr_learner(
         )
         effect[offer_type] = lgb.train(params, data, num_boost_round=config.rounds)
     return DRLearner(encoder, nuisance, effect)
-
-
-def encoder_width(encoder: FeatureEncoder) -> int:
-    """Number of encoded feature columns."""
-    return len(encoder.names)
 
 
 # --------------------------------------------------------------------------- X-learner
@@ -397,29 +369,24 @@ def fit_x_learner(
     categorical = [*encoder.categorical_indices, len(names)]
     fold = customer_folds(logged.frame.get_column(Col.CUSTOMER), config.folds, lgbm.seed)
     binary = lgb_params(lgbm)
+
+    def fit_mu0(rows: npt.NDArray[np.bool_]) -> lgb.Booster:
+        return train_binary(
+            x[rows],
+            y[rows],
+            names=names,
+            categorical=encoder.categorical_indices,
+            params=binary,
+            rounds=config.nuisance_rounds,
+        )
+
     # mu0 on the hold-outs; out-of-fold for their own rows
-    mu0 = train_binary(
-        x[none],
-        y[none],
-        names=names,
-        categorical=encoder.categorical_indices,
-        params=binary,
-        rounds=config.nuisance_rounds,
-    )
+    mu0 = fit_mu0(none)
     mu0_x = np.asarray(mu0.predict(x), dtype=np.float64)
     for f in range(config.folds):
-        fit_rows = none & (fold != f)
-        own = none & (fold == f)
+        fit_rows, own = none & (fold != f), none & (fold == f)
         if fit_rows.any() and own.any():
-            part = train_binary(
-                x[fit_rows],
-                y[fit_rows],
-                names=names,
-                categorical=encoder.categorical_indices,
-                params=binary,
-                rounds=config.nuisance_rounds,
-            )
-            mu0_x[own] = part.predict(x[own])
+            mu0_x[own] = fit_mu0(fit_rows).predict(x[own])
     z1 = np.hstack(
         [x[treated], code[logged.arm[treated]][:, None], bonus[logged.arm[treated]][:, None]]
     )

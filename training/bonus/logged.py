@@ -72,17 +72,6 @@ class Logged:
         """Rows."""
         return int(self.frame.height)
 
-    @property
-    def treated(self) -> BoolArray:
-        """Rows that got an offer."""
-        return np.asarray(self.arm >= 0)
-
-    def logged_prob(self) -> FloatArray:
-        """The probability of each row's own arm."""
-        rows = np.arange(self.n)
-        own = self.prob[rows, np.maximum(self.arm, 0)]
-        return np.asarray(np.where(self.arm >= 0, own, self.prob_none))
-
     def subset(self, rows: npt.NDArray[np.intp] | BoolArray) -> Logged:
         """The rows ``rows`` (indices or a mask), arms kept."""
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == np.bool_ else np.asarray(rows)

@@ -232,26 +232,25 @@ def _fit_candidate(
 
 def _plan(
     fitted: Fitted,
-    effects: Effects,
-    frame: pl.DataFrame,
+    profit: FloatArray,
+    cost: FloatArray,
     logged: Logged,
-    ratios: RevenueRatios,
     budget: float | None,
-    point_value: float,
 ) -> tuple[npt.NDArray[np.intp], float]:
     """The candidate's plan over the held-out rows and its planned (predicted) spend."""
-    margin_none, margin_arm = margins(frame, logged.arms, ratios)
-    profit, cost = priced(effects, margin_none, margin_arm, logged.arms, point_value)
     mask = logged.support & fitted.allowed[None, :]
     alloc = optimize_budget(profit, cost, budget, mask=mask)
     return np.asarray(alloc.choice, dtype=np.intp), float(alloc.total_cost)
 
 
 def _direct(
-    effects: Effects, frame: pl.DataFrame, logged: Logged, ratios: RevenueRatios, point_value: float
+    effects: Effects,
+    margin_none: FloatArray,
+    margin_arm: FloatArray,
+    arms: Sequence[Option],
+    point_value: float,
 ) -> DirectModel:
-    margin_none, margin_arm = margins(frame, logged.arms, ratios)
-    bonus = np.array([a.bonus for a in logged.arms]) * point_value
+    bonus = np.array([a.bonus for a in arms]) * point_value
     p = np.clip(effects.p_redeem, 0.0, 1.0)
     return DirectModel(
         reward=p * (margin_arm - bonus[None, :]),
@@ -277,10 +276,7 @@ def _uplift_quality(effects_of: dict[str, Effects], logged: Logged) -> dict[str,
             sup = logged.support[rows][:, cols]
             mean_up = np.where(sup, up, 0.0).sum(axis=1) / np.maximum(sup.sum(axis=1), 1)
             arm = logged.arm[rows]
-            own_up = np.array(
-                [effects.uplift[r, a] if a >= 0 else 0.0 for r, a in zip(rows, arm, strict=True)]
-            )
-            score = np.where(arm >= 0, own_up, mean_up)
+            score = np.where(arm >= 0, effects.uplift[rows, np.maximum(arm, 0)], mean_up)
             rep = uplift_report(score, arm >= 0, logged.converted[rows])
             per[t] = {
                 "qini": rep["qini_auc"],
@@ -407,30 +403,22 @@ def _fold_plans(
             )
             effects_of[name] = fitted[name].model.effects(held_frame, held_log.arms)
             s.rows = train_log.n
-    direct = _direct(effects_of["s_learner"], held_frame, held_log, ratios, config.point_value)
-    _, reference = _plan(
-        fitted["s_learner"],
-        effects_of["s_learner"],
-        held_frame,
-        held_log,
-        ratios,
-        None,
-        config.point_value,
+    margin_none, margin_arm = margins(held_frame, held_log.arms, ratios)
+    priced_of = {
+        n: priced(e, margin_none, margin_arm, held_log.arms, config.point_value)
+        for n, e in effects_of.items()
+    }
+    direct = _direct(
+        effects_of["s_learner"], margin_none, margin_arm, held_log.arms, config.point_value
     )
-    plans: dict[str, list[tuple[npt.NDArray[np.intp], float]]] = {}
-    for name in eff.candidates:
-        for share in eff.budget_shares:
-            plans.setdefault(name, []).append(
-                _plan(
-                    fitted[name],
-                    effects_of[name],
-                    held_frame,
-                    held_log,
-                    ratios,
-                    share * reference,
-                    config.point_value,
-                )
-            )
+    _, reference = _plan(fitted["s_learner"], *priced_of["s_learner"], held_log, None)
+    plans = {
+        name: [
+            _plan(fitted[name], *priced_of[name], held_log, share * reference)
+            for share in eff.budget_shares
+        ]
+        for name in eff.candidates
+    }
     return _FoldResult(held_rows, direct, effects_of, plans, reference)
 
 
